@@ -1,0 +1,20 @@
+"""The drag engine: DragSession and the step math. Knows generators, not widgets."""
+
+from dragwidget.drag.session import (
+    DragBusyError,
+    DragResult,
+    DragSession,
+    HistoryEntry,
+    StepRecord,
+)
+from dragwidget.drag.settings import DragSettings, ResolvedSettings
+
+__all__ = [
+    "DragBusyError",
+    "DragResult",
+    "DragSession",
+    "DragSettings",
+    "HistoryEntry",
+    "ResolvedSettings",
+    "StepRecord",
+]

@@ -1,0 +1,648 @@
+"""DragSession: one image being edited by dragging, driven one optimization step at a time.
+
+A widget, a script, a test and a benchmark all drive this same object. It owns the latent, the
+handle/target points, the mask, the optimizer of the open drag, the settings and the history of
+finished drags. A drag opens at the first `step()` after the points are set and is committed to the
+history by `finish()` (which `run()` calls itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from dragwidget.drag import steps
+from dragwidget.drag.settings import DragSettings, ResolvedSettings, resolve
+
+Point = tuple[float, float]
+SESSION_FORMAT = "dragwidget-session"
+SESSION_VERSION = 1
+
+
+class DragBusyError(RuntimeError):
+    """The session is running a drag in another thread; stop it before changing anything."""
+
+
+@dataclass
+class StepRecord:
+    """What one step found: the handles tracked on this step's image and their distances."""
+
+    step: int
+    handles: list[Point]
+    distances: list[float]
+    loss: float
+    done: bool
+    image: np.ndarray | None = None
+
+
+@dataclass
+class DragResult:
+    steps: int
+    handles: list[Point]
+    distances: list[float]
+    converged: bool
+    stopped: bool
+
+
+@dataclass
+class HistoryEntry:
+    kind: str  # "drag" or "new_image"
+    ws_before: torch.Tensor
+    ws_after: torch.Tensor
+    points_before: list[tuple[Point, Point]]
+    points_after: list[tuple[Point, Point]]
+    seed_before: int | None = None
+    seed_after: int | None = None
+    steps: int = 0
+
+
+@dataclass
+class _OpenDrag:
+    """The state of a drag between its first step and `finish()`."""
+
+    settings: ResolvedSettings
+    ws_before: torch.Tensor
+    points_before: list[tuple[Point, Point]]
+    free: torch.nn.Parameter
+    fixed: torch.Tensor
+    optimizer: torch.optim.Optimizer
+    handles: torch.Tensor
+    targets: torch.Tensor
+    reference_features: torch.Tensor | None = None
+    initial_features: torch.Tensor | None = None
+    fixed_area: torch.Tensor | None = None
+    steps: int = 0
+    trajectory: list[list[Point]] = field(default_factory=list)
+
+
+def image_to_uint8(img: torch.Tensor) -> np.ndarray:
+    """[1, C, H, W] in [-1, 1] -> H x W x 3 uint8 (grey models are repeated to RGB)."""
+    img = (img[0].detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    if img.shape[0] == 1:
+        img = img.repeat(3, 1, 1)
+    return img[:3].permute(1, 2, 0).cpu().numpy()
+
+
+def latent_from_seed(
+    generator: torch.nn.Module, seed: int, truncation_psi: float, device: torch.device
+) -> torch.Tensor:
+    """The official tool's initial latent: z from NumPy's RandomState(seed), then mapping."""
+    z = np.random.RandomState(seed).randn(1, generator.z_dim)
+    z = torch.from_numpy(z).to(device=device, dtype=torch.float32)
+    c = torch.zeros(1, generator.c_dim, device=device) if generator.c_dim else None
+    with torch.no_grad():
+        return generator.mapping(z, c, truncation_psi=truncation_psi).float()
+
+
+class DragSession:
+    def __init__(
+        self,
+        generator: torch.nn.Module,
+        seed: int = 0,
+        *,
+        latent: torch.Tensor | np.ndarray | None = None,
+        truncation_psi: float = 0.7,
+        device: str | torch.device | None = None,
+        **settings: Any,
+    ):
+        if device is None:
+            device = next(generator.parameters()).device
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device).eval()
+        for parameter in self.generator.parameters():
+            parameter.requires_grad_(False)
+        self.height, self.width = self.generator.synthesis.img_size
+        self.truncation_psi = float(truncation_psi)
+        self._lock = threading.RLock()
+        self._stop_requested = threading.Event()
+        self._running = False
+        self._points: list[tuple[Point, Point]] = []
+        self._mask: np.ndarray | None = None
+        self._drag: _OpenDrag | None = None
+        self._history: list[HistoryEntry] = []
+        self._future: list[HistoryEntry] = []
+        self._image_cache: tuple[torch.Tensor, np.ndarray] | None = None
+        self.settings = DragSettings()
+        self.update_settings(**settings)
+        self.seed: int | None = None
+        if latent is None:
+            self._set_seed(seed)
+        else:
+            self.seed = None
+            self._ws = self._check_latent(latent)
+
+    # ----- settings -----------------------------------------------------------------------------
+
+    def update_settings(self, **changes: Any) -> None:
+        """Change settings (ValueError names a bad one); an open drag is committed first."""
+        new = self.settings.replace(**changes)
+        new.validate(self.generator.num_ws, list(self.generator.synthesis.feature_layers))
+        with self._editing():
+            self.settings = new
+
+    def resolved_settings(self) -> ResolvedSettings:
+        return resolve(
+            self.settings,
+            self.generator.img_resolution,
+            self.generator.num_ws,
+            self.generator.synthesis.default_feature_layer,
+            max(1, len(self._points)),
+        )
+
+    # ----- points and mask ----------------------------------------------------------------------
+
+    @property
+    def points(self) -> list[tuple[Point, Point]]:
+        return list(self._points)
+
+    def add_point(self, handle: Sequence[float], target: Sequence[float]) -> int:
+        """Add a handle -> target pair in image pixels (x, y); returns its index."""
+        pair = (self._check_point(handle, "handle"), self._check_point(target, "target"))
+        with self._editing():
+            self._points.append(pair)
+            return len(self._points) - 1
+
+    def move_point(
+        self,
+        index: int,
+        handle: Sequence[float] | None = None,
+        target: Sequence[float] | None = None,
+    ) -> None:
+        self._check_index(index)
+        old_handle, old_target = self._points[index]
+        new_handle = old_handle if handle is None else self._check_point(handle, "handle")
+        new_target = old_target if target is None else self._check_point(target, "target")
+        with self._editing():
+            self._points[index] = (new_handle, new_target)
+
+    def remove_point(self, index: int) -> None:
+        self._check_index(index)
+        with self._editing():
+            del self._points[index]
+
+    def clear_points(self) -> None:
+        with self._editing():
+            self._points.clear()
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """H x W bool: True where the image may change; None means everything may change."""
+        return None if self._mask is None else self._mask.copy()
+
+    def set_mask(self, mask: np.ndarray | torch.Tensor | None) -> None:
+        checked = None if mask is None else self._check_mask(mask)
+        with self._editing():
+            self._mask = checked
+
+    # ----- the drag -----------------------------------------------------------------------------
+
+    @property
+    def is_dragging(self) -> bool:
+        return self._drag is not None
+
+    @property
+    def is_running(self) -> bool:
+        return self._running
+
+    def step(self, render: bool = False) -> StepRecord:
+        """One step: forward to the feature block, track the handles, one Adam step on the latent.
+
+        The returned handles are where tracking found them on this step's image, which is the
+        image returned when `render` is set (no extra synthesis: the rest of the network runs on
+        the same forward pass, without gradients).
+        """
+        with self._lock:
+            drag = self._drag or self._open_drag()
+            cfg = drag.settings
+            ws = self._compose(drag)
+            img, features = self.generator.synthesis(
+                ws, noise_mode="const", feature_layer=cfg.feature_layer, with_image=render
+            )
+            features = features.float()
+            if not torch.isfinite(features).all():
+                raise FloatingPointError(
+                    "the generator produced NaN or infinite features; the step was not applied "
+                    "(lower the step size, or undo)"
+                )
+            if drag.reference_features is None:
+                drag.reference_features = steps.sample_features(
+                    features.detach(), drag.handles, (self.height, self.width)
+                )
+                drag.initial_features = features.detach()
+                if self._mask is not None and self._mask.any() and not self._mask.all():
+                    mask = torch.from_numpy(self._mask).to(self.device)
+                    drag.fixed_area = steps.fixed_area_at(mask, features.shape[-2:])
+            else:
+                with torch.no_grad():
+                    drag.handles = steps.track_points(
+                        features.detach(),
+                        drag.handles,
+                        drag.reference_features,
+                        cfg.r2,
+                        (self.height, self.width),
+                        cfg.tracking,
+                    )
+            distances = (drag.targets - drag.handles).norm(dim=1)
+            active = distances > cfg.stop_distance
+            done = not bool(active.any())
+            loss_value = 0.0
+            if not done:
+                loss = steps.motion_supervision_loss(
+                    features, drag.handles, drag.targets, cfg.r1, (self.height, self.width), active
+                )
+                if drag.fixed_area is not None and cfg.mask_weight > 0:
+                    loss = loss + cfg.mask_weight * steps.mask_loss(
+                        features, drag.initial_features, drag.fixed_area
+                    )
+                (grad,) = torch.autograd.grad(loss, [drag.free])
+                if not torch.isfinite(grad).all():
+                    raise FloatingPointError(
+                        "the gradient is NaN or infinite; the step was not applied"
+                    )
+                drag.free.grad = grad
+                drag.optimizer.step()
+                drag.optimizer.zero_grad(set_to_none=True)
+                loss_value = float(loss.detach())
+            drag.steps += 1
+            handles = [(float(x), float(y)) for x, y in drag.handles.tolist()]
+            drag.trajectory.append(handles)
+            self._points = [(h, t) for h, (_, t) in zip(handles, self._points, strict=True)]
+            return StepRecord(
+                step=drag.steps,
+                handles=handles,
+                distances=[float(d) for d in distances.tolist()],
+                loss=loss_value,
+                done=done,
+                image=None if img is None else image_to_uint8(img),
+            )
+
+    def run(
+        self,
+        max_steps: int | None = None,
+        on_step: Callable[[StepRecord], None] | None = None,
+        render: bool = False,
+    ) -> DragResult:
+        """Step until every handle is within the stop distance, `max_steps`, or `stop()`."""
+        limit = self.settings.max_steps if max_steps is None else max_steps
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"max_steps must be a positive integer, not {max_steps!r}")
+        if not self._lock.acquire(blocking=False):
+            raise DragBusyError("a drag is already running")
+        try:
+            if self._running:
+                raise DragBusyError("a drag is already running")
+            self._check_can_drag()
+            self._running = True
+            self._stop_requested.clear()
+            record, stopped, taken = None, False, 0
+            try:
+                while taken < limit:
+                    if self._stop_requested.is_set():
+                        stopped = True
+                        break
+                    record = self.step(render=render)
+                    taken += 1
+                    if on_step is not None:
+                        on_step(record)
+                    if record.done:
+                        break
+            finally:
+                self._running = False
+                self.finish()
+            distances = record.distances if record else self._distances()
+            return DragResult(
+                steps=taken,
+                handles=[h for h, _ in self._points],
+                distances=distances,
+                converged=bool(record and record.done),
+                stopped=stopped,
+            )
+        finally:
+            self._lock.release()
+
+    def stop(self) -> None:
+        """Ask a running `run()` to return after its current step. Safe from any thread."""
+        self._stop_requested.set()
+
+    def finish(self) -> None:
+        """Commit the open drag (if any) to the history; handles stay where they were tracked."""
+        with self._lock:
+            drag, self._drag = self._drag, None
+            if drag is None:
+                return
+            ws_after = self._compose(drag).detach()
+            if drag.steps == 0 or torch.equal(ws_after, drag.ws_before):
+                self._ws = drag.ws_before
+                return
+            self._ws = ws_after
+            self._push(
+                HistoryEntry(
+                    "drag",
+                    drag.ws_before,
+                    ws_after,
+                    drag.points_before,
+                    self.points,
+                    self.seed,
+                    self.seed,
+                    drag.steps,
+                )  # fmt: skip
+            )
+
+    @property
+    def trajectory(self) -> list[list[Point]]:
+        """Tracked handle positions of each step of the open drag."""
+        return [] if self._drag is None else [list(h) for h in self._drag.trajectory]
+
+    # ----- images and latents -------------------------------------------------------------------
+
+    @property
+    def latent(self) -> torch.Tensor:
+        """The current w+ latent [1, num_ws, w_dim] (a copy)."""
+        ws = self._ws if self._drag is None else self._compose(self._drag).detach()
+        return ws.clone()
+
+    def image(self, format: str = "numpy") -> np.ndarray | Image.Image:
+        """The current image, rendered without gradients: H x W x 3 uint8, or a PIL image."""
+        if format not in ("numpy", "pil"):
+            raise ValueError(f"format must be 'numpy' or 'pil', not {format!r}")
+        ws = self.latent
+        cache = self._image_cache
+        if cache is None or not torch.equal(cache[0], ws):
+            with torch.no_grad():
+                pixels = image_to_uint8(self.generator.synthesis(ws, noise_mode="const"))
+            self._image_cache = cache = (ws, pixels)
+        pixels = cache[1].copy()
+        return Image.fromarray(pixels) if format == "pil" else pixels
+
+    def new_image(self, seed: int) -> None:
+        """Start over from another seed (points are cleared); undo brings the old image back."""
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+        with self._editing():
+            ws_before, seed_before, points_before = self._ws, self.seed, self.points
+            self._set_seed(int(seed))
+            self._points = []
+            self._push(
+                HistoryEntry(
+                    "new_image", ws_before, self._ws, points_before, [], seed_before, self.seed
+                )
+            )
+
+    # ----- history ------------------------------------------------------------------------------
+
+    @property
+    def history(self) -> list[HistoryEntry]:
+        return list(self._history)
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._history) or self.is_dragging
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._future)
+
+    def undo(self) -> bool:
+        """Go back one finished drag (an open drag is finished first). False if nothing to undo."""
+        with self._editing():
+            if not self._history:
+                return False
+            entry = self._history.pop()
+            self._future.append(entry)
+            self._ws, self.seed, self._points = (
+                entry.ws_before,
+                entry.seed_before,
+                list(entry.points_before),
+            )
+            return True
+
+    def redo(self) -> bool:
+        with self._editing():
+            if not self._future:
+                return False
+            entry = self._future.pop()
+            self._history.append(entry)
+            self._ws, self.seed, self._points = (
+                entry.ws_after,
+                entry.seed_after,
+                list(entry.points_after),
+            )
+            return True
+
+    # ----- saving -------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write latents, points, mask, settings and history to a small safetensors file."""
+        from safetensors.torch import save_file
+
+        self.finish()
+        tensors = {"ws": self._ws.detach().cpu().contiguous()}
+        entries = []
+        for i, entry in enumerate(self._history + self._future[::-1]):
+            tensors[f"history.{i}.before"] = entry.ws_before.detach().cpu().contiguous()
+            tensors[f"history.{i}.after"] = entry.ws_after.detach().cpu().contiguous()
+            entries.append(
+                {
+                    "kind": entry.kind,
+                    "points_before": entry.points_before,
+                    "points_after": entry.points_after,
+                    "seed_before": entry.seed_before,
+                    "seed_after": entry.seed_after,
+                    "steps": entry.steps,
+                }
+            )
+        if self._mask is not None:
+            tensors["mask"] = torch.from_numpy(self._mask.astype(np.uint8))
+        meta = {
+            "format": SESSION_FORMAT,
+            "version": SESSION_VERSION,
+            "seed": self.seed,
+            "truncation_psi": self.truncation_psi,
+            "points": self._points,
+            "settings": asdict(self.settings),
+            "history": entries,
+            "undone": len(self._future),
+            "generator": _generator_identity(self.generator),
+        }
+        path = Path(path)
+        save_file(tensors, str(path), metadata={"dragwidget": json.dumps(meta)})
+        return path
+
+    @classmethod
+    def load(
+        cls, path: str | Path, generator: torch.nn.Module, device: str | torch.device | None = None
+    ) -> DragSession:
+        """Restore a saved session onto `generator`; the image is the saved one, bit for bit."""
+        from safetensors import safe_open
+
+        path = Path(path)
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = json.loads((f.metadata() or {})["dragwidget"])
+                tensors = {key: f.get_tensor(key) for key in f.keys()}
+        except (KeyError, ValueError, OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path} is not a dragwidget session file ({error})") from error
+        if meta.get("format") != SESSION_FORMAT:
+            raise ValueError(f"{path} is not a dragwidget session file")
+        expected = _generator_identity(generator)
+        if (
+            meta["generator"]["num_ws"] != expected["num_ws"]
+            or meta["generator"]["w_dim"] != expected["w_dim"]
+        ):
+            raise ValueError(
+                f"{path} was saved for a generator with num_ws={meta['generator']['num_ws']}, "
+                f"w_dim={meta['generator']['w_dim']}; this one has num_ws={expected['num_ws']}, "
+                f"w_dim={expected['w_dim']}"
+            )
+        session = cls(
+            generator,
+            latent=tensors["ws"],
+            truncation_psi=meta["truncation_psi"],
+            device=device,
+            **meta["settings"],
+        )
+        session.seed = meta["seed"]
+        session._points = [(tuple(h), tuple(t)) for h, t in meta["points"]]
+        if "mask" in tensors:
+            session._mask = tensors["mask"].numpy().astype(bool)
+        entries = []
+        for i, item in enumerate(meta["history"]):
+            entries.append(
+                HistoryEntry(
+                    item["kind"],
+                    tensors[f"history.{i}.before"].to(session.device),
+                    tensors[f"history.{i}.after"].to(session.device),
+                    [(tuple(h), tuple(t)) for h, t in item["points_before"]],
+                    [(tuple(h), tuple(t)) for h, t in item["points_after"]],
+                    item["seed_before"],
+                    item["seed_after"],
+                    item["steps"],
+                )
+            )
+        undone = meta.get("undone", 0)
+        session._history = entries[: len(entries) - undone]
+        session._future = entries[len(entries) - undone :][::-1]
+        return session
+
+    # ----- internals ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _editing(self) -> Iterator[None]:
+        """Guard a change of state: refused while a drag runs; an open drag is committed first."""
+        if not self._lock.acquire(blocking=False):
+            raise DragBusyError("a drag is running: stop it (session.stop()) before editing")
+        try:
+            if self._running:
+                raise DragBusyError("a drag is running: stop it (session.stop()) before editing")
+            self.finish()
+            yield
+        finally:
+            self._lock.release()
+
+    def _set_seed(self, seed: int) -> None:
+        self.seed = seed
+        self._ws = latent_from_seed(self.generator, seed, self.truncation_psi, self.device)
+
+    def _push(self, entry: HistoryEntry) -> None:
+        self._history.append(entry)
+        self._future.clear()
+
+    def _check_can_drag(self) -> None:
+        if not self._points:
+            raise ValueError("add at least one handle/target pair (add_point) before dragging")
+
+    def _open_drag(self) -> _OpenDrag:
+        self._check_can_drag()
+        cfg = self.resolved_settings()
+        ws = self._ws.detach()
+        k = cfg.free_layers
+        if cfg.latent_space == "w":
+            free = torch.nn.Parameter(ws[:, :1].clone())
+        else:
+            free = torch.nn.Parameter(ws[:, :k].clone())
+        points = self.points
+        drag = _OpenDrag(
+            settings=cfg,
+            ws_before=ws,
+            points_before=points,
+            free=free,
+            fixed=ws[:, k:].clone(),
+            optimizer=torch.optim.Adam([free], lr=cfg.step_size),
+            handles=torch.tensor([h for h, _ in points], dtype=torch.float32, device=self.device),
+            targets=torch.tensor([t for _, t in points], dtype=torch.float32, device=self.device),
+        )
+        self._drag = drag
+        return drag
+
+    def _compose(self, drag: _OpenDrag) -> torch.Tensor:
+        k = drag.settings.free_layers
+        free = drag.free.expand(-1, k, -1) if drag.settings.latent_space == "w" else drag.free
+        return torch.cat([free, drag.fixed], dim=1)
+
+    def _distances(self) -> list[float]:
+        return [math.dist(h, t) for h, t in self._points]
+
+    def _check_point(self, point: Sequence[float], name: str) -> Point:
+        try:
+            x, y = (float(v) for v in point)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a pair of numbers (x, y), not {point!r}") from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"{name} ({x}, {y}) is not a finite point")
+        if not (0 <= x <= self.width - 1 and 0 <= y <= self.height - 1):
+            raise ValueError(
+                f"{name} ({x:g}, {y:g}) is outside the image: x must be in [0, {self.width - 1}] "
+                f"and y in [0, {self.height - 1}]"
+            )
+        return (x, y)
+
+    def _check_index(self, index: int) -> None:
+        if not isinstance(index, int) or not -len(self._points) <= index < len(self._points):
+            raise ValueError(f"no point with index {index!r}: there are {len(self._points)} points")
+
+    def _check_mask(self, mask: np.ndarray | torch.Tensor) -> np.ndarray:
+        if isinstance(mask, torch.Tensor):
+            mask = mask.detach().cpu().numpy()
+        mask = np.asarray(mask)
+        if mask.shape != (self.height, self.width):
+            raise ValueError(
+                f"mask must have shape (height, width) = ({self.height}, {self.width}), "
+                f"not {mask.shape}"
+            )
+        if mask.dtype == bool:
+            return mask.copy()
+        if np.issubdtype(mask.dtype, np.integer) and np.isin(mask, (0, 1)).all():
+            return mask.astype(bool)
+        raise ValueError(
+            f"mask must be a bool array (True = may change) or integers 0/1, not dtype {mask.dtype}"
+        )
+
+    def _check_latent(self, latent: torch.Tensor | np.ndarray) -> torch.Tensor:
+        ws = torch.as_tensor(latent, dtype=torch.float32).to(self.device)
+        shape = (1, self.generator.num_ws, self.generator.w_dim)
+        if ws.ndim == 2:
+            ws = ws.unsqueeze(0)
+        if tuple(ws.shape) != shape:
+            raise ValueError(f"latent must have shape {list(shape)}, not {list(ws.shape)}")
+        if not torch.isfinite(ws).all():
+            raise ValueError("latent contains NaN or infinite values")
+        return ws.clone()
+
+
+def _generator_identity(generator: torch.nn.Module) -> dict[str, Any]:
+    return {
+        "num_ws": int(generator.num_ws),
+        "w_dim": int(generator.w_dim),
+        "img_resolution": int(generator.img_resolution),
+        "init_kwargs": getattr(generator, "init_kwargs", None),
+    }

@@ -1,0 +1,124 @@
+"""The knobs of a drag, their defaults (from the DragGAN paper), and their validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+# Radii in the paper are given for 512-px images and scale with the resolution.
+REFERENCE_RESOLUTION = 512
+PAPER_R1 = 3.0
+PAPER_R2 = 12.0
+
+
+@dataclass(frozen=True)
+class DragSettings:
+    """None means "scaled to the model": see `resolve`."""
+
+    step_size: float = 2e-3
+    latent_space: str = "w+"
+    free_layers: int = 6  # the first k layer latents are optimized; the rest stay
+    r1: float | None = None
+    r2: int | None = None
+    mask_weight: float = 20.0
+    tracking: str = "l1"
+    feature_layer: str | None = None
+    stop_distance: float | None = None
+    max_steps: int = 300
+
+    def replace(self, **changes: object) -> DragSettings:
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            names = ", ".join(f.name for f in dataclasses.fields(self))
+            raise ValueError(f"unknown setting(s) {sorted(unknown)}; the settings are: {names}")
+        return dataclasses.replace(self, **changes)
+
+    def validate(self, num_ws: int, feature_layers: list[str]) -> None:
+        """Raise ValueError naming the first bad field and its accepted range."""
+        _positive("step_size", self.step_size)
+        if self.latent_space not in ("w", "w+"):
+            raise ValueError(f"latent_space must be 'w' or 'w+', not {self.latent_space!r}")
+        if not _is_int(self.free_layers) or not 1 <= self.free_layers <= num_ws:
+            raise ValueError(
+                f"free_layers must be an integer in [1, {num_ws}], not {self.free_layers!r}"
+            )
+        if self.r1 is not None:
+            _positive("r1", self.r1)
+        if self.r2 is not None and (not _is_int(self.r2) or not 1 <= self.r2 <= 64):
+            raise ValueError(f"r2 must be an integer in [1, 64] pixels, not {self.r2!r}")
+        _finite("mask_weight", self.mask_weight)
+        if self.mask_weight < 0:
+            raise ValueError(f"mask_weight must be >= 0, not {self.mask_weight!r}")
+        if self.tracking not in ("l1", "l2"):
+            raise ValueError(f"tracking must be 'l1' or 'l2', not {self.tracking!r}")
+        if self.feature_layer is not None and self.feature_layer not in feature_layers:
+            raise ValueError(
+                f"feature_layer must be one of {feature_layers}, not {self.feature_layer!r}"
+            )
+        if self.stop_distance is not None:
+            _positive("stop_distance", self.stop_distance)
+        if not _is_int(self.max_steps) or not 1 <= self.max_steps <= 100_000:
+            raise ValueError(f"max_steps must be an integer in [1, 100000], not {self.max_steps!r}")
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """Settings with every scaled default worked out for one model and one set of points."""
+
+    step_size: float
+    latent_space: str
+    free_layers: int
+    r1: float
+    r2: int
+    mask_weight: float
+    tracking: str
+    feature_layer: str
+    stop_distance: float
+    max_steps: int
+
+
+def resolve(
+    settings: DragSettings,
+    resolution: int,
+    num_ws: int,
+    default_feature_layer: str,
+    num_points: int,
+) -> ResolvedSettings:
+    """Scale the paper's 512-px radii to this model; stop within 1 px (<= 5 points) or 2 px.
+
+    free_layers beyond the model's num_ws means all layers.
+    """
+    scale = resolution / REFERENCE_RESOLUTION
+    r1 = settings.r1 if settings.r1 is not None else max(1.0, round(PAPER_R1 * scale))
+    r2 = settings.r2 if settings.r2 is not None else max(2, round(PAPER_R2 * scale))
+    stop = settings.stop_distance
+    if stop is None:
+        stop = 1.0 if num_points <= 5 else 2.0
+    return ResolvedSettings(
+        step_size=settings.step_size,
+        latent_space=settings.latent_space,
+        free_layers=min(settings.free_layers, num_ws),
+        r1=float(r1),
+        r2=int(r2),
+        mask_weight=settings.mask_weight,
+        tracking=settings.tracking,
+        feature_layer=settings.feature_layer or default_feature_layer,
+        stop_distance=float(stop),
+        max_steps=settings.max_steps,
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
+
+
+def _positive(name: str, value: object) -> None:
+    _finite(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, not {value!r}")

@@ -1,0 +1,515 @@
+"""StyleGAN2 generator in plain PyTorch, with the official pickles' parameter names.
+
+Written from the StyleGAN2 paper (Karras et al. 2020) and the format facts of the released
+checkpoints. The ladder reads bottom-up: layer -> block -> network. Every weight is stored raw and
+scaled at run time by an explicit gain ("equalized learning rate"), so a state dict read from an
+official file loads with strict=True and gives the official image.
+
+Beyond the official behaviour, synthesis can stop at any block and hand back its output: a drag
+needs the features of one block with gradients and nothing after it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dragwidget.networks.ops import (
+    bias_act,
+    normalize_2nd_moment,
+    setup_filter,
+    upfirdn2d,
+    upsample2d,
+)
+
+LOW_PASS_TAPS = (1, 3, 3, 1)
+
+
+class FullyConnectedLayer(nn.Module):
+    """Linear layer with equalized learning rate: weight gain lr_mul/sqrt(in), bias gain lr_mul."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: str = "linear",
+        lr_multiplier: float = 1.0,
+        bias_init: float = 0.0,
+    ):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = None if self.bias is None else self.bias.to(x.dtype) * self.bias_gain
+        if self.activation == "linear" and b is not None:
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return bias_act(x.matmul(w.t()), b, act=self.activation)
+
+
+class MappingNetwork(nn.Module):
+    """z (and an optional label c) -> w, broadcast to num_ws layer latents, with truncation."""
+
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        num_ws: int | None,
+        num_layers: int = 8,
+        embed_features: int | None = None,
+        layer_features: int | None = None,
+        activation: str = "lrelu",
+        lr_multiplier: float = 0.01,
+        w_avg_beta: float | None = 0.998,
+    ):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
+        self.num_layers, self.w_avg_beta = num_layers, w_avg_beta
+        embed_features = (w_dim if c_dim else 0) if embed_features is None else embed_features
+        layer_features = w_dim if layer_features is None else layer_features
+        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
+        if c_dim > 0:
+            self.embed = FullyConnectedLayer(c_dim, embed_features)
+        for i in range(num_layers):
+            layer = FullyConnectedLayer(
+                features[i], features[i + 1], activation=activation, lr_multiplier=lr_multiplier
+            )
+            setattr(self, f"fc{i}", layer)
+        if num_ws is not None and w_avg_beta is not None:
+            self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    def forward(
+        self,
+        z: torch.Tensor | None,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        update_emas: bool = False,
+    ) -> torch.Tensor:
+        x = None
+        if self.z_dim > 0:
+            x = normalize_2nd_moment(z.to(torch.float32))
+        if self.c_dim > 0:
+            if c is None:
+                raise ValueError(
+                    f"this generator is conditional: pass c of shape [B, {self.c_dim}]"
+                )
+            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            x = y if x is None else torch.cat([x, y], dim=1)
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        if update_emas and self.w_avg_beta is not None:
+            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+        if self.num_ws is not None:
+            x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
+        if truncation_psi != 1:
+            if truncation_cutoff is None:
+                x = self.w_avg.lerp(x, truncation_psi)
+            else:
+                x = x.clone()
+                head = x[:, :truncation_cutoff]
+                x[:, :truncation_cutoff] = self.w_avg.lerp(head, truncation_psi)
+        return x
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    noise: torch.Tensor | None = None,
+    up: int = 1,
+    padding: int = 0,
+    resample_filter: torch.Tensor | None = None,
+    demodulate: bool = True,
+) -> torch.Tensor:
+    """Convolve each sample with its own weights: weight * style, scaled to unit norm per output.
+
+    Runs as one grouped convolution (group = sample). An upsampling layer is a stride-2 transposed
+    convolution followed by the low-pass FIR filter, which removes the aliasing of zero insertion.
+    """
+    batch, in_ch, height, width = x.shape
+    out_ch, _, kh, kw = weight.shape
+    if x.dtype == torch.float16 and demodulate:
+        # Keep fp16 in range; demodulation divides these scales out again.
+        weight = weight * (
+            1 / math.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True)
+        )
+        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
+    w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
+    if demodulate:
+        w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
+    w = w.to(x.dtype)
+    x = x.reshape(1, batch * in_ch, height, width)
+    if up == 1:
+        x = F.conv2d(x, w.reshape(batch * out_ch, in_ch, kh, kw), padding=padding, groups=batch)
+    else:
+        # Transposed conv wants [in, out, kh, kw] per group.
+        wt = w.transpose(1, 2).reshape(batch * in_ch, out_ch, kh, kw)
+        x = F.conv_transpose2d(x, wt, stride=up, groups=batch)
+        fw = resample_filter.shape[-1]
+        p0 = padding + (fw + up - 1) // 2 - (kw - 1)
+        p1 = padding + (fw - up) // 2 - (kw - up)
+        x = upfirdn2d(x, resample_filter, padding=[p0, p1, p0, p1], gain=up * up)
+    x = x.reshape(batch, out_ch, *x.shape[2:])
+    if noise is not None:
+        x = x + noise.to(x.dtype)
+    return x
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 conv (optionally upsampling), per-pixel noise, bias, leaky ReLU, clamp."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: tuple[int, int],
+        up: int = 1,
+        use_noise: bool = True,
+        conv_clamp: float | None = None,
+        resample_filter: torch.Tensor | None = None,
+        kernel_size: int = 3,
+    ):
+        super().__init__()
+        self.resolution, self.up, self.use_noise = resolution, up, use_noise
+        self.conv_clamp, self.padding = conv_clamp, kernel_size // 2
+        self.act_gain = math.sqrt(2)
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        if use_noise:
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.register_buffer("resample_filter", resample_filter.clone())
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn(resolution))
+
+    def forward(
+        self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", gain: float = 1.0
+    ) -> torch.Tensor:
+        styles = self.affine(w)
+        noise = None
+        if self.use_noise and noise_mode == "random":
+            h, wd = self.resolution
+            noise = torch.randn(x.shape[0], 1, h, wd, device=x.device) * self.noise_strength
+        elif self.use_noise and noise_mode == "const":
+            noise = self.noise_const * self.noise_strength
+        elif noise_mode not in ("const", "random", "none"):
+            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
+        x = modulated_conv2d(
+            x,
+            self.weight,
+            styles,
+            noise=noise,
+            up=self.up,
+            padding=self.padding,
+            resample_filter=self.resample_filter,
+        )
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        return bias_act(x, self.bias, act="lrelu", gain=self.act_gain * gain, clamp=clamp)
+
+
+class ToRGBLayer(nn.Module):
+    """1x1 modulated conv to RGB, without demodulation (the colours keep their scale)."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None
+    ):
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False)
+        return bias_act(x, self.bias, clamp=self.conv_clamp)
+
+
+class Conv2dLayer(nn.Module):
+    """Plain conv with equalized learning rate; here only the resnet skip (1x1, upsampling)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        bias: bool = True,
+        up: int = 1,
+        resample_filter: torch.Tensor | None = None,
+    ):
+        super().__init__()
+        self.up = up
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
+        self.register_buffer("resample_filter", resample_filter.clone())
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size * kernel_size)
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        x = F.conv2d(x, (self.weight * self.weight_gain).to(x.dtype))
+        if self.up > 1:
+            x = upsample2d(x, self.resample_filter, up=self.up)
+        return bias_act(x, self.bias, gain=gain)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: (const |) conv0 (upsampling) -> conv1 -> ToRGB, as skip/resnet/orig."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
+        is_last: bool,
+        architecture: str = "skip",
+        conv_clamp: float | None = None,
+        use_fp16: bool = False,
+        square: bool = True,
+    ):
+        super().__init__()
+        if architecture not in ("orig", "skip", "resnet"):
+            raise ValueError(
+                f"architecture must be 'orig', 'skip' or 'resnet', not {architecture!r}"
+            )
+        self.in_channels, self.resolution, self.architecture = in_channels, resolution, architecture
+        self.is_last, self.use_fp16 = is_last, use_fp16
+        size = (resolution, resolution if square else resolution // 2)
+        resample_filter = setup_filter(LOW_PASS_TAPS)
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn(out_channels, *size))
+        self.register_buffer("resample_filter", resample_filter)
+        if in_channels != 0:
+            self.conv0 = SynthesisLayer(
+                in_channels, out_channels, w_dim, size, up=2, conv_clamp=conv_clamp,
+                resample_filter=resample_filter,
+            )  # fmt: skip
+        self.conv1 = SynthesisLayer(
+            out_channels, out_channels, w_dim, size, conv_clamp=conv_clamp,
+            resample_filter=resample_filter,
+        )  # fmt: skip
+        self.num_conv = 1 if in_channels == 0 else 2
+        self.num_torgb = 1 if (is_last or architecture == "skip") else 0
+        if self.num_torgb:
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+        if in_channels != 0 and architecture == "resnet":
+            self.skip = Conv2dLayer(
+                in_channels, out_channels, 1, bias=False, up=2, resample_filter=resample_filter
+            )
+
+    def forward(
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,
+        noise_mode: str = "const",
+        force_fp32: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run the convs; returns the block's features x (before ToRGB) and the running image."""
+        x = self.features(x, ws, noise_mode, force_fp32)
+        w_rgb = ws[:, self.num_conv] if self.num_torgb else None
+        return x, self.to_image(x, img, w_rgb)
+
+    def features(
+        self, x: torch.Tensor | None, ws: torch.Tensor, noise_mode: str, force_fp32: bool = False
+    ) -> torch.Tensor:
+        dtype = torch.float32
+        if self.use_fp16 and not force_fp32 and ws.device.type == "cuda":
+            dtype = torch.float16
+        ws_iter = iter(ws.unbind(dim=1))
+        if self.in_channels == 0:
+            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            return self.conv1(x, next(ws_iter), noise_mode)
+        x = x.to(dtype)
+        if self.architecture == "resnet":
+            y = self.skip(x, gain=math.sqrt(0.5))
+            x = self.conv0(x, next(ws_iter), noise_mode)
+            x = self.conv1(x, next(ws_iter), noise_mode, gain=math.sqrt(0.5))
+            return y + x
+        x = self.conv0(x, next(ws_iter), noise_mode)
+        return self.conv1(x, next(ws_iter), noise_mode)
+
+    def to_image(
+        self, x: torch.Tensor, img: torch.Tensor | None, w_rgb: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        if img is not None:
+            img = upsample2d(img, self.resample_filter)
+        if self.num_torgb:
+            y = self.torgb(x, w_rgb).to(torch.float32)
+            img = y if img is None else img + y
+        return img
+
+
+class SynthesisNetwork(nn.Module):
+    """ws -> image through blocks b4, b8, ..., b{img_resolution}."""
+
+    def __init__(
+        self,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        num_fp16_res: int = 4,
+        conv_clamp: float | None = 256,
+        architecture: str = "skip",
+        square: bool = True,
+        **_ignored: Any,
+    ):
+        super().__init__()
+        log2 = int(np.log2(img_resolution))
+        if img_resolution < 4 or 2**log2 != img_resolution:
+            raise ValueError(f"img_resolution must be a power of two >= 4, not {img_resolution}")
+        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        self.square = square
+        self.block_resolutions = [2**i for i in range(2, log2 + 1)]
+        channels = {r: min(channel_base // r, channel_max) for r in self.block_resolutions}
+        fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8)
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            block = SynthesisBlock(
+                channels[res // 2] if res > 4 else 0,
+                channels[res],
+                w_dim,
+                res,
+                img_channels,
+                is_last=res == img_resolution,
+                architecture=architecture,
+                conv_clamp=conv_clamp,
+                use_fp16=res >= fp16_resolution,
+                square=square,
+            )
+            self.num_ws += block.num_conv
+            if block.is_last:
+                self.num_ws += block.num_torgb
+            setattr(self, f"b{res}", block)
+
+    @property
+    def feature_layers(self) -> list[str]:
+        return [f"b{r}" for r in self.block_resolutions]
+
+    @property
+    def default_feature_layer(self) -> str:
+        """DragGAN's b128 of a 512 model, scaled: resolution h/4, but never below min(h, 64).
+
+        A quarter of the image keeps the paper's balance of resolution and meaning for large models;
+        small models would be left with a map too coarse to track a point in, hence the floor.
+        """
+        h = self.img_resolution
+        return f"b{max(h // 4, min(h, 64))}"
+
+    @property
+    def img_size(self) -> tuple[int, int]:
+        h = self.img_resolution
+        return (h, h if self.square else h // 2)
+
+    def block_ws(self, ws: torch.Tensor) -> list[torch.Tensor]:
+        """Each block's slice of ws; a ToRGB shares its latent with the next block's conv0."""
+        slices, start = [], 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            slices.append(ws.narrow(1, start, block.num_conv + block.num_torgb))
+            start += block.num_conv
+        return slices
+
+    def forward(
+        self,
+        ws: torch.Tensor,
+        noise_mode: str = "const",
+        force_fp32: bool = False,
+        feature_layer: str | None = None,
+        with_image: bool = True,
+        **_ignored: Any,
+    ) -> torch.Tensor | tuple[torch.Tensor | None, torch.Tensor]:
+        """The image; or, with feature_layer, (image or None, that block's output before ToRGB).
+
+        With feature_layer and with_image=False nothing past that block runs. With with_image=True
+        the rest runs without gradients: nothing after the feature block can matter to a drag.
+        """
+        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
+            raise ValueError(
+                f"ws must have shape [B, {self.num_ws}, {self.w_dim}], not {list(ws.shape)}"
+            )
+        if feature_layer is not None and feature_layer not in self.feature_layers:
+            raise ValueError(
+                f"feature_layer must be one of {self.feature_layers}, not {feature_layer!r}"
+            )
+        ws = ws.to(torch.float32)
+        names = self.feature_layers
+        stop = names.index(feature_layer) + 1 if feature_layer is not None else len(names)
+        slices = self.block_ws(ws)
+        x, img = self._run_blocks(names[:stop], slices[:stop], None, None, noise_mode, force_fp32)
+        if feature_layer is None:
+            return img
+        if not with_image:
+            return None, x
+        with torch.no_grad():
+            _, img = self._run_blocks(
+                names[stop:], slices[stop:], x.detach(), img, noise_mode, force_fp32
+            )
+        return img.detach(), x
+
+    def _run_blocks(self, names, slices, x, img, noise_mode, force_fp32):
+        for name, block_ws in zip(names, slices, strict=True):
+            x, img = getattr(self, name)(x, img, block_ws, noise_mode, force_fp32)
+        return x, img
+
+
+class Generator(nn.Module):
+    """z -> ws (mapping) -> image (synthesis); constructed from the official pickles' kwargs."""
+
+    def __init__(
+        self,
+        z_dim: int = 512,
+        c_dim: int = 0,
+        w_dim: int = 512,
+        img_resolution: int = 512,
+        img_channels: int = 3,
+        mapping_kwargs: dict | None = None,
+        synthesis_kwargs: dict | None = None,
+        **extra_synthesis_kwargs: Any,
+    ):
+        super().__init__()
+        mapping_kwargs = dict(mapping_kwargs or {})
+        synthesis_kwargs = {**(synthesis_kwargs or {}), **extra_synthesis_kwargs}
+        self.init_kwargs = {
+            "z_dim": z_dim,
+            "c_dim": c_dim,
+            "w_dim": w_dim,
+            "img_resolution": img_resolution,
+            "img_channels": img_channels,
+            "mapping_kwargs": mapping_kwargs,
+            "synthesis_kwargs": synthesis_kwargs,
+        }
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **mapping_kwargs)
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        noise_mode: str = "const",
+        **synthesis_kwargs: Any,
+    ) -> torch.Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode, **synthesis_kwargs)
