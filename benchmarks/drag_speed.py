@@ -1,0 +1,150 @@
+"""Drag steps per second, peak memory, and the step's overhead over the work it cannot avoid.
+
+    python benchmarks/drag_speed.py            # CPU: 128 and 256 px StyleGAN2s of small width
+    python benchmarks/drag_speed.py --gpu      # also a 512 px config-f StyleGAN2 on CUDA
+
+"floor" is one forward + backward of the synthesis up to the feature block with respect to the
+latent: the least a DragGAN step can do. The ratio step/floor is the engine's overhead (goal <=1.25).
+The shapes of the CPU configs are those at which the official step was timed on this kind of
+machine (190 ms at 128 px, 633 ms at 256 px; ../shared/notes/draggan.md). Random weights: speed
+does not depend on what the weights are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+CONFIGS = {
+    "cpu-128": dict(img_resolution=128, channel_base=8192, channel_max=128, device="cpu"),
+    "cpu-256": dict(img_resolution=256, channel_base=16384, channel_max=256, device="cpu"),
+    "gpu-512": dict(img_resolution=512, channel_base=32768, channel_max=512, device="cuda"),
+}
+OFFICIAL_MS = {"cpu-128": 190.0, "cpu-256": 633.0}
+
+
+def build(config: dict) -> torch.nn.Module:
+    from dragwidget.networks.stylegan2 import Generator
+
+    torch.manual_seed(0)
+    G = Generator(
+        z_dim=512,
+        w_dim=512,
+        img_resolution=config["img_resolution"],
+        mapping_kwargs={"num_layers": 8},
+        synthesis_kwargs={
+            "channel_base": config["channel_base"],
+            "channel_max": config["channel_max"],
+            "num_fp16_res": 4 if config["device"] == "cuda" else 0,
+            "conv_clamp": 256,
+        },
+    )
+    return G.to(config["device"]).eval().requires_grad_(False)
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str, repeats: int) -> float:
+    """Median seconds of `fn` after two warm-up calls."""
+    for _ in range(2):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(name: str, feature_layer: str | None, repeats: int) -> dict:
+    from dragwidget.drag import DragSession
+
+    config = CONFIGS[name]
+    device = config["device"]
+    G = build(config)
+    session = DragSession(G, seed=0, feature_layer=feature_layer)
+    layer = session.resolved_settings().feature_layer
+    h = G.img_resolution
+    # Far targets so that no handle arrives during the timing.
+    session.add_point((h * 0.3, h * 0.4), (h * 0.95, h * 0.9))
+    session.add_point((h * 0.6, h * 0.5), (h * 0.05, h * 0.1))
+    session.step()
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    step_s = timed(session.step, device, repeats)
+    rendered_s = timed(lambda: session.step(render=True), device, repeats)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
+
+    ws = session.latent.detach()
+    free = ws[:, :6].clone().requires_grad_(True)
+
+    def floor():
+        _, features = G.synthesis(
+            torch.cat([free, ws[:, 6:]], dim=1), feature_layer=layer, with_image=False
+        )
+        (grad,) = torch.autograd.grad(features.float().square().mean(), [free])
+
+    floor_s = timed(floor, device, repeats)
+    return {
+        "config": name,
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "feature_layer": layer,
+        "step_ms": step_s * 1e3,
+        "steps_per_s": 1 / step_s,
+        "step_with_frame_ms": rendered_s * 1e3,
+        "floor_ms": floor_s * 1e3,
+        "ratio_step_to_floor": step_s / floor_s,
+        "official_ms": OFFICIAL_MS.get(name),
+        "speedup_vs_official": OFFICIAL_MS[name] / (step_s * 1e3) if name in OFFICIAL_MS else None,
+        "peak_gpu_mib": peak,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gpu", action="store_true", help="also time the 512 px model on CUDA")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # run one config in this process
+    parser.add_argument("--layer", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one, args.layer, args.repeats)))
+        return
+    runs = [("cpu-128", None), ("cpu-128", "b128"), ("cpu-256", None), ("cpu-256", "b128")]
+    if args.gpu:
+        runs += [("gpu-512", None)]
+    header = f"{'config':8} {'layer':5} {'ms/step':>8} {'steps/s':>8} {'+frame':>7} "
+    header += f"{'floor':>7} {'ratio':>6} {'vs official':>11} {'peak MiB':>9}"
+    print(header)
+    for name, layer in runs:
+        # One process per config, so that the peak memory is that config's own.
+        cmd = [sys.executable, __file__, "--one", name, "--repeats", str(args.repeats)]
+        if layer:
+            cmd += ["--layer", layer]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        speedup = f"{r['speedup_vs_official']:.1f}x" if r["speedup_vs_official"] else "-"
+        peak = r["peak_gpu_mib"] if r["peak_gpu_mib"] is not None else r["peak_rss_mib"]
+        print(
+            f"{name:8} {r['feature_layer']:5} {r['step_ms']:8.1f} {r['steps_per_s']:8.1f} "
+            f"{r['step_with_frame_ms']:7.1f} {r['floor_ms']:7.1f} {r['ratio_step_to_floor']:6.2f} "
+            f"{speedup:>11} {peak:9.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The step math on plain tensors: sampling, tracking, motion supervision, mask."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dragwidget.drag import steps
+
+
+def smooth_random_map(channels=16, size=32, seed=0):
+    torch.manual_seed(seed)
+    noise = torch.randn(1, channels, size, size)
+    return F.avg_pool2d(F.pad(noise, [2, 2, 2, 2], mode="circular"), 5, stride=1)
+
+
+def test_sampling_the_native_map_equals_upsampling_it_first():
+    features = smooth_random_map(size=16)
+    img_size = (64, 64)
+    upsampled = F.interpolate(features, size=img_size, mode="bilinear", align_corners=False)
+    points = torch.tensor([[0.0, 0.0], [5.0, 9.0], [31.0, 40.0], [63.0, 63.0]])
+    sampled = steps.sample_features(features, points, img_size)
+    expected = upsampled[0, :, points[:, 1].long(), points[:, 0].long()].t()
+    assert torch.allclose(sampled, expected, atol=1e-5)
+
+
+def test_sampling_is_bilinear_between_pixels():
+    features = smooth_random_map(size=32)
+    a = steps.sample_features(features, torch.tensor([[10.0, 7.0]]), (32, 32))
+    b = steps.sample_features(features, torch.tensor([[11.0, 7.0]]), (32, 32))
+    mid = steps.sample_features(features, torch.tensor([[10.25, 7.0]]), (32, 32))
+    assert torch.allclose(mid, 0.75 * a + 0.25 * b, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2"])
+def test_tracking_finds_a_known_shift(metric):
+    features = smooth_random_map(size=48)
+    shift = (3, -2)
+    moved = torch.roll(features, shifts=(shift[1], shift[0]), dims=(2, 3))
+    handles = torch.tensor([[20.0, 20.0], [30.0, 15.0]])
+    reference = steps.sample_features(features, handles, (48, 48))
+    found = steps.track_points(moved, handles, reference, radius=4, img_size=(48, 48), metric=metric)
+    assert torch.equal(found, handles + torch.tensor(shift, dtype=torch.float32))
+
+
+def test_tracking_stays_in_the_image_and_window():
+    features = smooth_random_map(size=32)
+    handles = torch.tensor([[0.0, 31.0]])
+    reference = steps.sample_features(features, handles, (32, 32))
+    found = steps.track_points(features, handles, reference, radius=3, img_size=(32, 32))
+    assert torch.equal(found, handles)
+
+
+def test_motion_supervision_pulls_content_toward_the_target():
+    # A map holding a bump at a learnable centre: the loss gradient must move it along d.
+    centre = torch.tensor([16.0, 16.0], requires_grad=True)
+    coords = torch.arange(32.0)
+    dx = coords[None, :] - centre[0]
+    dy = coords[:, None] - centre[1]
+    bump = torch.exp(-(dx**2 + dy**2) / 20)
+    features = torch.stack([bump, bump * dx / 5, bump * dy / 5])[None]
+    handles = torch.tensor([[16.0, 16.0]])
+    targets = torch.tensor([[26.0, 16.0]])
+    loss = steps.motion_supervision_loss(features, handles, targets, 3.0, (32, 32))
+    loss.backward()
+    assert centre.grad[0] < 0  # descending the loss increases x: toward the target
+    assert abs(centre.grad[1]) < 1e-4 * abs(centre.grad[0])
+
+
+def test_motion_supervision_skips_arrived_handles():
+    features = smooth_random_map(size=32).requires_grad_(True)
+    handles = torch.tensor([[10.0, 10.0], [20.0, 20.0]])
+    targets = torch.tensor([[15.0, 10.0], [20.0, 25.0]])
+    both = steps.motion_supervision_loss(features, handles, targets, 2.0, (32, 32))
+    first = steps.motion_supervision_loss(
+        features, handles, targets, 2.0, (32, 32), active=torch.tensor([True, False])
+    )
+    alone = steps.motion_supervision_loss(features, handles[:1], targets[:1], 2.0, (32, 32))
+    assert torch.allclose(first, alone) and both > first
+
+
+def test_disc_offsets():
+    offsets = steps.disc_offsets(1.0)
+    assert len(offsets) == 5 and offsets.norm(dim=1).max() <= 1.0
+    assert len(steps.disc_offsets(3.0)) == 29
+
+
+def test_mask_loss_counts_only_the_fixed_area():
+    before = torch.zeros(1, 2, 4, 4)
+    after = before.clone()
+    after[..., :2] = 1.0  # change the left half
+    may_change = torch.zeros(16, 16, dtype=torch.bool)
+    may_change[:, :8] = True  # ...which is exactly the flexible area
+    fixed = steps.fixed_area_at(may_change, (4, 4))
+    assert steps.mask_loss(after, before, fixed) == 0
+    assert steps.mask_loss(after, before, 1 - fixed) > 0

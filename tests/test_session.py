@@ -1,0 +1,266 @@
+"""DragSession end to end: convergence, latents, history, saving, bad input, threads."""
+
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+from conftest import small_stylegan2
+from toygen import BlobGenerator
+
+from dragwidget.drag import DragBusyError, DragSession
+
+
+def blob_session(**settings):
+    G = BlobGenerator(resolution=64)
+    return G, DragSession(G, seed=1, step_size=0.05, **settings)
+
+
+def test_drag_converges_and_the_content_really_moves():
+    G, session = blob_session()
+    start = G.blob_centre(session.latent)
+    before = session.image()
+    target = (start[0] + 12, start[1] - 7)
+    session.add_point(start, target)
+    result = session.run(max_steps=300)
+    assert result.converged and not result.stopped
+    assert result.distances[0] <= session.resolved_settings().stop_distance
+    assert math.dist(result.handles[0], target) <= 1.0
+    end = G.blob_centre(session.latent)
+    # The blob itself went where the handle went: the right answer of this generator.
+    assert math.dist(end, target) < 1.5
+    after = session.image()
+    brightest = np.unravel_index(after[..., 0].argmax(), after.shape[:2])
+    assert math.dist((brightest[1], brightest[0]), target) <= 2
+    assert not np.array_equal(before, after)
+
+
+@pytest.mark.parametrize("tracking", ["l1", "l2"])
+def test_both_tracking_metrics_converge_with_two_points(tracking):
+    G, session = blob_session(tracking=tracking)
+    cx, cy = G.blob_centre(session.latent)
+    session.add_point((cx - 3, cy), (cx + 5, cy + 4))
+    session.add_point((cx + 3, cy), (cx + 11, cy + 4))
+    result = session.run(max_steps=300)
+    assert result.converged
+
+
+def test_gradients_reach_only_the_free_layers(stylegan2_64):
+    session = DragSession(stylegan2_64, seed=3, free_layers=4)
+    before = session.latent
+    session.add_point((20, 30), (40, 30))
+    for _ in range(3):
+        session.step()
+    after = session.latent
+    assert not torch.equal(after[:, :4], before[:, :4])
+    assert torch.equal(after[:, 4:], before[:, 4:])
+    assert all(not p.requires_grad for p in stylegan2_64.parameters())
+    assert all(p.grad is None for p in stylegan2_64.parameters())
+
+
+def test_w_space_moves_the_free_layers_together(stylegan2_64):
+    session = DragSession(stylegan2_64, seed=3, latent_space="w", free_layers=6)
+    session.add_point((20, 30), (40, 30))
+    session.step()
+    session.step()
+    ws = session.latent
+    assert torch.equal(ws[:, 0], ws[:, 5])
+    assert not torch.equal(ws[:, 0], ws[:, 6])
+
+
+def test_seed_gives_the_official_initial_latent(stylegan2_64):
+    z = torch.from_numpy(np.random.RandomState(7).randn(1, 64)).float()
+    expected = stylegan2_64.mapping(z, truncation_psi=0.7)
+    assert torch.allclose(DragSession(stylegan2_64, seed=7).latent, expected)
+
+
+def test_step_renders_the_image_it_tracked_on(stylegan2_64):
+    session = DragSession(stylegan2_64, seed=0)
+    session.add_point((20, 20), (30, 25))
+    first_image = session.image()
+    record = session.step(render=True)
+    assert record.step == 1 and record.image.shape == (64, 64, 3)
+    assert np.array_equal(record.image, first_image)
+    assert record.loss > 0 and not record.done
+
+
+def test_mask_holds_the_fixed_area():
+    def drift(mask_weight):
+        G, session = blob_session(mask_weight=mask_weight)
+        cx, cy = G.blob_centre(session.latent)
+        mask = np.zeros((64, 64), dtype=bool)
+        mask[:, : int(cx) + 4] = True  # only the left part may change
+        session.set_mask(mask)
+        before = session.image().astype(float)
+        session.add_point((cx, cy), (cx - 10, cy))
+        session.run(max_steps=40)
+        return np.abs(session.image().astype(float) - before)[:, int(cx) + 8 :].mean()
+
+    assert drift(200.0) < drift(0.0)
+
+
+def test_undo_redo_and_new_image(stylegan2_64):
+    session = DragSession(stylegan2_64, seed=0)
+    original = session.image()
+    session.add_point((20, 20), (30, 25))
+    session.run(max_steps=5)
+    dragged = session.image()
+    assert not np.array_equal(original, dragged) and len(session.history) == 1
+    session.new_image(5)
+    assert session.seed == 5 and session.points == []
+    assert session.undo() and session.seed == 0
+    assert np.array_equal(session.image(), dragged)
+    assert session.undo()
+    assert np.array_equal(session.image(), original)
+    assert session.points == [((20.0, 20.0), (30.0, 25.0))]
+    assert not session.undo()
+    assert session.redo() and np.array_equal(session.image(), dragged)
+    session.add_point((10, 10), (12, 12))  # an edit after undo keeps the redo stack...
+    session.run(max_steps=2)  # ...until a new drag replaces it
+    assert not session.can_redo
+
+
+def test_save_and_load_restore_the_same_image_bit_for_bit(tmp_path, stylegan2_64):
+    session = DragSession(stylegan2_64, seed=4, step_size=3e-3, tracking="l2")
+    session.add_point((20, 20), (30, 25))
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[10:40, 10:40] = True
+    session.set_mask(mask)
+    session.run(max_steps=4)
+    session.add_point((40, 40), (44, 38))
+    session.run(max_steps=3)
+    session.undo()
+    path = session.save(tmp_path / "edit.dragwidget")
+    assert path.stat().st_size < 100_000
+    restored = DragSession.load(path, stylegan2_64)
+    assert np.array_equal(restored.image(), session.image())
+    assert restored.points == session.points and restored.seed == 4
+    assert np.array_equal(restored.mask, mask)
+    assert restored.settings == session.settings
+    assert len(restored.history) == 1 and restored.can_redo
+    restored.redo()
+    session.redo()
+    assert np.array_equal(restored.image(), session.image())
+
+
+def test_load_refuses_a_session_of_another_model(tmp_path, stylegan2_64):
+    path = DragSession(stylegan2_64).save(tmp_path / "a.dragwidget")
+    with pytest.raises(ValueError, match="num_ws"):
+        DragSession.load(path, small_stylegan2(32))
+    (tmp_path / "junk").write_bytes(b"not a session")
+    with pytest.raises(ValueError, match="not a dragwidget session"):
+        DragSession.load(tmp_path / "junk", stylegan2_64)
+
+
+@pytest.mark.parametrize(
+    "handle, message",
+    [
+        ((64, 10), r"outside the image: x must be in \[0, 63\]"),
+        ((-1, 10), "outside the image"),
+        ((10, float("nan")), "not a finite point"),
+        (("a", 3), "pair of numbers"),
+        ((1, 2, 3), "pair of numbers"),
+    ],
+)
+def test_bad_points_are_refused_and_nothing_changes(stylegan2_64, handle, message):
+    session = DragSession(stylegan2_64)
+    session.add_point((1, 1), (2, 2))
+    with pytest.raises(ValueError, match=message):
+        session.add_point(handle, (5, 5))
+    with pytest.raises(ValueError, match=message):
+        session.move_point(0, target=handle)
+    assert session.points == [((1.0, 1.0), (2.0, 2.0))]
+
+
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        (np.zeros((64, 32), dtype=bool), r"shape \(height, width\) = \(64, 64\)"),
+        (np.full((64, 64), 0.5), "dtype float64"),
+        (np.full((64, 64), 3), "integers 0/1"),
+    ],
+)
+def test_bad_masks_are_refused(stylegan2_64, mask, message):
+    session = DragSession(stylegan2_64)
+    with pytest.raises(ValueError, match=message):
+        session.set_mask(mask)
+    assert session.mask is None
+
+
+def test_bad_settings_and_empty_drags_are_refused(stylegan2_64):
+    session = DragSession(stylegan2_64)
+    for change, message in [
+        ({"step_size": -1}, "step_size must be > 0"),
+        ({"step_size": float("nan")}, "step_size must be a finite number"),
+        ({"tracking": "l3"}, "tracking must be 'l1' or 'l2'"),
+        ({"latent_space": "z"}, "latent_space must be 'w' or 'w\\+'"),
+        ({"feature_layer": "b7"}, "feature_layer must be one of"),
+        ({"max_steps": 0}, "max_steps must be an integer"),
+        ({"radius": 3}, "unknown setting"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            session.update_settings(**change)
+    assert session.settings.step_size == 2e-3
+    with pytest.raises(ValueError, match="add at least one handle/target pair"):
+        session.step()
+    with pytest.raises(ValueError, match="add at least one handle/target pair"):
+        session.run()
+    with pytest.raises(ValueError, match="no point with index 0"):
+        session.remove_point(0)
+
+
+def test_stop_takes_effect_within_one_step():
+    G, session = blob_session()
+    cx, cy = G.blob_centre(session.latent)
+    session.add_point((cx, cy), (cx + 20, cy))
+    seen = []
+
+    def on_step(record):
+        seen.append(record.step)
+        if record.step == 3:
+            session.stop()
+
+    result = session.run(max_steps=100, on_step=on_step)
+    assert result.stopped and result.steps == 3 and seen == [1, 2, 3]
+    assert len(session.history) == 1
+
+
+def test_editing_while_a_drag_runs_in_another_thread_is_refused():
+    G, session = blob_session()
+    cx, cy = G.blob_centre(session.latent)
+    session.add_point((cx, cy), (cx + 20, cy))
+    started, release = threading.Event(), threading.Event()
+
+    def on_step(record):
+        started.set()
+        release.wait(5)
+
+    worker = threading.Thread(target=session.run, kwargs={"max_steps": 2, "on_step": on_step})
+    worker.start()
+    assert started.wait(5)
+    with pytest.raises(DragBusyError):
+        session.add_point((1, 1), (2, 2))
+    with pytest.raises(DragBusyError):
+        session.run()
+    release.set()
+    worker.join(5)
+    assert session.add_point((1, 1), (2, 2)) == 1
+
+
+def test_a_nan_step_is_refused_and_the_last_good_state_kept():
+    G, session = blob_session()
+    cx, cy = G.blob_centre(session.latent)
+    session.add_point((cx, cy), (cx + 20, cy))
+    session.step()
+    session.step()
+    good = session.latent
+    with torch.no_grad():
+        G.synthesis.scale.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="NaN"):
+        session.step()
+    assert torch.equal(session.latent, good)
+    with torch.no_grad():
+        G.synthesis.scale.fill_(8.0)
+    session.finish()
+    assert len(session.history) == 1 and torch.equal(session.latent, good)

@@ -1,0 +1,119 @@
+import json
+
+import pytest
+import torch
+from conftest import reference_file, small_stylegan2
+
+from dragwidget.networks.stylegan2 import Generator
+
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def reference():
+    ref = torch.load(reference_file("stylegan2_skip64_reference.pt"), weights_only=True)
+    G = Generator(**ref["init_kwargs"]).eval()
+    G.load_state_dict(ref["state_dict"], strict=True)
+    return G, ref
+
+
+def test_mapping_matches_official(reference):
+    G, ref = reference
+    with torch.no_grad():
+        for psi, key in [(0.7, "w_psi07"), (1.0, "w_psi1")]:
+            ws = G.mapping(ref["z"], None, truncation_psi=psi)
+            assert (ws - ref[key]).abs().max() <= TOLERANCE
+
+
+def test_every_block_and_image_match_official(reference):
+    G, ref = reference
+    with torch.no_grad():
+        img = G.synthesis(ref["w_psi07"], noise_mode="const")
+        assert (img - ref["img"]).abs().max() <= TOLERANCE
+        for res, expected in ref["features"].items():
+            _, features = G.synthesis(ref["w_psi07"], feature_layer=f"b{res}", with_image=False)
+            assert features.shape == expected.shape
+            assert (features - expected).abs().max() <= TOLERANCE
+
+
+def test_state_dict_names_equal_official_512_config_f():
+    expected = json.loads(reference_file("stylegan2_512_keys.json").read_text())
+    with torch.device("meta"):
+        G = Generator(
+            z_dim=512,
+            w_dim=512,
+            img_resolution=512,
+            mapping_kwargs={"num_layers": 8},
+            synthesis_kwargs={"channel_base": 32768, "channel_max": 512, "num_fp16_res": 4},
+        )
+    shapes = {name: list(t.shape) for name, t in G.state_dict().items()}
+    assert list(shapes) == list(expected)
+    assert shapes == expected
+    assert G.num_ws == 16
+
+
+def test_stopping_at_a_block_runs_nothing_after_it(stylegan2_64):
+    G = stylegan2_64
+    ran = []
+    G.synthesis.b64.register_forward_hook(lambda *_: ran.append("b64"))
+    ws = G.mapping(torch.randn(1, 64))
+    img, features = G.synthesis(ws, feature_layer="b32", with_image=False)
+    assert img is None and features.shape[-1] == 32 and ran == []
+    img, features = G.synthesis(ws, feature_layer="b32", with_image=True)
+    assert ran == ["b64"]
+    assert torch.equal(img, G.synthesis(ws))
+
+
+def test_image_part_runs_without_gradients_feature_part_with(stylegan2_64):
+    G = stylegan2_64
+    ws = G.mapping(torch.randn(1, 64)).requires_grad_(True)
+    img, features = G.synthesis(ws, feature_layer="b32", with_image=True)
+    assert features.requires_grad and not img.requires_grad
+    assert torch.is_grad_enabled()
+
+
+def test_noise_modes(stylegan2_64):
+    G = stylegan2_64
+    ws = G.mapping(torch.randn(1, 64))
+    with torch.no_grad():
+        const = [G.synthesis(ws, noise_mode="const") for _ in range(2)]
+        random = [G.synthesis(ws, noise_mode="random") for _ in range(2)]
+        none = G.synthesis(ws, noise_mode="none")
+    assert torch.equal(const[0], const[1])
+    assert not torch.equal(random[0], random[1])
+    assert not torch.equal(none, const[0])
+    with pytest.raises(ValueError, match="noise_mode"):
+        G.synthesis(ws, noise_mode="loud")
+
+
+@pytest.mark.parametrize("architecture", ["skip", "resnet", "orig"])
+def test_architectures_run_and_take_gradients(architecture):
+    G = small_stylegan2(32, architecture=architecture)
+    ws = G.mapping(torch.randn(2, 64)).detach().requires_grad_(True)
+    img = G.synthesis(ws)
+    assert img.shape == (2, 3, 32, 32) and torch.isfinite(img).all()
+    img.square().mean().backward()
+    assert ws.grad is not None and ws.grad.abs().sum() > 0
+    has_skip = any(".skip." in name for name in G.state_dict())
+    assert has_skip == (architecture == "resnet")
+
+
+def test_non_square_model_like_stylegan_human():
+    G = small_stylegan2(32, square=False)
+    assert G.synthesis.b4.const.shape[-2:] == (4, 2)
+    assert G.synthesis(G.mapping(torch.randn(1, 64))).shape == (1, 3, 32, 16)
+    assert G.synthesis.img_size == (32, 16)
+
+
+def test_default_feature_layer_scales_with_resolution():
+    with torch.device("meta"):
+        sizes = {r: Generator(z_dim=8, w_dim=8, img_resolution=r) for r in (64, 128, 256, 512, 1024)}
+    layers = {r: G.synthesis.default_feature_layer for r, G in sizes.items()}
+    assert layers == {64: "b64", 128: "b64", 256: "b64", 512: "b128", 1024: "b256"}
+
+
+def test_bad_latent_shape_is_named(stylegan2_64):
+    with pytest.raises(ValueError, match=r"ws must have shape \[B, 10, 64\]"):
+        stylegan2_64.synthesis(torch.zeros(1, 3, 64))
+    with pytest.raises(ValueError, match="feature_layer must be one of"):
+        stylegan2_64.synthesis(torch.zeros(1, 10, 64), feature_layer="b7")
