@@ -134,12 +134,15 @@ def modulated_conv2d(
     resample_filter: torch.Tensor | None = None,
     demodulate: bool = True,
 ) -> torch.Tensor:
-    """Convolve each sample with its own weights: weight * style, scaled to unit norm per output.
+    """Convolve with weights scaled per sample by `styles`, then normalised per output channel.
 
-    Runs as one grouped convolution (group = sample). An upsampling layer is a stride-2 transposed
-    convolution followed by the low-pass FIR filter, which removes the aliasing of zero insertion.
+    Computed as scale-input, shared convolution, scale-output: mathematically the per-sample
+    weights of the paper, but the convolution's weight is a constant, so a drag's backward pass
+    computes no weight gradients, only the gradients of the activations it needs. An upsampling
+    layer is a stride-2 transposed convolution followed by the low-pass FIR filter, which removes
+    the aliasing of zero insertion.
     """
-    batch, in_ch, height, width = x.shape
+    batch, in_ch = x.shape[:2]
     out_ch, _, kh, kw = weight.shape
     if x.dtype == torch.float16 and demodulate:
         # Keep fp16 in range; demodulation divides these scales out again.
@@ -147,22 +150,20 @@ def modulated_conv2d(
             1 / math.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True)
         )
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
-    w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
-    if demodulate:
-        w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
-    w = w.to(x.dtype)
-    x = x.reshape(1, batch * in_ch, height, width)
+    x = x * styles.to(x.dtype).reshape(batch, in_ch, 1, 1)
+    w = weight.to(x.dtype)
     if up == 1:
-        x = F.conv2d(x, w.reshape(batch * out_ch, in_ch, kh, kw), padding=padding, groups=batch)
+        x = F.conv2d(x, w, padding=padding)
     else:
-        # Transposed conv wants [in, out, kh, kw] per group.
-        wt = w.transpose(1, 2).reshape(batch * in_ch, out_ch, kh, kw)
-        x = F.conv_transpose2d(x, wt, stride=up, groups=batch)
+        x = F.conv_transpose2d(x, w.transpose(0, 1), stride=up)
         fw = resample_filter.shape[-1]
         p0 = padding + (fw + up - 1) // 2 - (kw - 1)
         p1 = padding + (fw - up) // 2 - (kw - up)
         x = upfirdn2d(x, resample_filter, padding=[p0, p1, p0, p1], gain=up * up)
-    x = x.reshape(batch, out_ch, *x.shape[2:])
+    if demodulate:
+        # sum over (i, ky, kx) of (weight * style_i)^2, without building per-sample weights.
+        energy = styles.square() @ weight.square().sum(dim=[2, 3]).t()
+        x = x * (energy + 1e-8).rsqrt().to(x.dtype).reshape(batch, out_ch, 1, 1)
     if noise is not None:
         x = x + noise.to(x.dtype)
     return x
