@@ -446,11 +446,11 @@ class DragSession:
         from safetensors.torch import save_file
 
         self.finish()
-        tensors = {"ws": self._ws.detach().cpu().contiguous()}
+        tensors = {"ws": self._ws.detach().cpu().clone()}
         entries = []
         for i, entry in enumerate(self._history + self._future[::-1]):
-            tensors[f"history.{i}.before"] = entry.ws_before.detach().cpu().contiguous()
-            tensors[f"history.{i}.after"] = entry.ws_after.detach().cpu().contiguous()
+            tensors[f"history.{i}.before"] = entry.ws_before.detach().cpu().clone()
+            tensors[f"history.{i}.after"] = entry.ws_after.detach().cpu().clone()
             entries.append(
                 {
                     "kind": entry.kind,
@@ -483,14 +483,14 @@ class DragSession:
         cls, path: str | Path, generator: torch.nn.Module, device: str | torch.device | None = None
     ) -> DragSession:
         """Restore a saved session onto `generator`; the image is the saved one, bit for bit."""
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
         path = Path(path)
         try:
             with safe_open(str(path), framework="pt") as f:
                 meta = json.loads((f.metadata() or {})["dragwidget"])
                 tensors = {key: f.get_tensor(key) for key in f.keys()}
-        except (KeyError, ValueError, OSError, json.JSONDecodeError) as error:
+        except (KeyError, ValueError, OSError, SafetensorError) as error:
             raise ValueError(f"{path} is not a dragwidget session file ({error})") from error
         if meta.get("format") != SESSION_FORMAT:
             raise ValueError(f"{path} is not a dragwidget session file")
