@@ -56,20 +56,19 @@ def upfirdn2d(
         x = x.reshape(n, c, h * up, w * up)
     x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
     x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
-    if f is not None:
-        f = f.to(device=x.device, dtype=x.dtype) * (gain ** (f.ndim / 2))
-        if not flip_filter:
-            f = f.flip(list(range(f.ndim)))
-        if f.ndim == 2:
-            x = F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c)
-        else:
-            x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, f.shape[0]), groups=c)
-            x = F.conv2d(x, f[None, None, :, None].expand(c, 1, f.shape[0], 1), groups=c)
-    elif gain != 1:
-        x = x * gain
-    if down > 1:
-        x = x[:, :, ::down, ::down]
-    return x
+    if f is None:
+        x = x * gain if gain != 1 else x
+        return x[:, :, ::down, ::down] if down > 1 else x
+    f = f.to(device=x.device, dtype=x.dtype) * (gain ** (f.ndim / 2))
+    if not flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    # Downsampling is folded into the convolution's stride: the same pixels, a quarter of the work.
+    if f.ndim == 2:
+        return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c, stride=down)
+    x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, f.shape[0]), groups=c, stride=(1, down))
+    return F.conv2d(
+        x, f[None, None, :, None].expand(c, 1, f.shape[0], 1), groups=c, stride=(down, 1)
+    )
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, gain: float = 1.0) -> torch.Tensor:
