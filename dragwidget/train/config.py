@@ -1,0 +1,62 @@
+"""Training hyperparameters: one JSON file per model (see configs/)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    # Keyword arguments of dragwidget.networks.stylegan2.Generator (what generator.json records).
+    generator: dict[str, Any] = field(default_factory=dict)
+    # Keyword arguments of Discriminator, less img_resolution and img_channels (taken from G).
+    discriminator: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 32
+    g_lr: float = 0.0025
+    d_lr: float = 0.0025
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float = 0.1
+    r1_interval: int = 16  # lazy R1: every this many D steps, weighted by the interval
+    ema_kimg: float = 10.0  # G_ema half-life in thousands of images
+    ema_rampup: float | None = 0.05  # half-life at most this fraction of the images seen so far
+    style_mixing_prob: float = 0.9
+    amp: str = "bf16"  # "bf16" or "off"; CUDA only, the CPU always trains in fp32
+    # Data: images rendered by background workers into a ring buffer, sampled at random.
+    pool_size: int = 50_000
+    pool_min_fill: int = 2048  # images to wait for before the first step
+    pool_refresh: bool = True  # keep rendering new images into the full pool (needs spare cores)
+    num_workers: int = 12
+    render_chunk: int = 32  # images per render call in a worker
+    first_seed: int = 1_000_000  # training images use seeds from here on (0.. are for people)
+    # Outputs.
+    num_sample_seeds: int = 32  # sample grids show seeds 0 .. n-1
+    log_every_s: float = 10.0
+    snapshot_every_min: float = 2.0
+    reserve_s: float = 20.0  # of a --minutes budget, kept for the final checkpoint and export
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known - {"comment"})
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")
+        data = {k: v for k, v in data.items() if k in known}
+        if "betas" in data:
+            data["betas"] = tuple(data["betas"])
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def resolution(self) -> int:
+        return int(self.generator["img_resolution"])

@@ -1,0 +1,191 @@
+"""StyleGAN2 discriminator (resnet architecture), written for training our own generator.
+
+Reads top-down, the image shrinking by half per block: FromRGB at full resolution, then blocks of
+two 3x3 convs whose second conv (and the 1x1 skip) downsample through the same low-pass filter the
+generator upsamples with, then an epilogue at 4x4 that appends the minibatch standard deviation and
+maps to one logit per image. Every weight is equalized (raw N(0, 1), scaled at run time by
+1/sqrt(fan_in)), as in the generator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dragwidget.networks.ops import bias_act, downsample2d, setup_filter, upfirdn2d
+from dragwidget.networks.stylegan2 import LOW_PASS_TAPS, FullyConnectedLayer
+
+
+class Conv2dLayer(nn.Module):
+    """Equalized-lr conv, optional down=2 (low-pass filter, then stride 2), bias, activation."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        bias: bool = True,
+        activation: str = "linear",
+        down: int = 1,
+        conv_clamp: float | None = None,
+    ):
+        super().__init__()
+        if down not in (1, 2):
+            raise ValueError(f"down must be 1 or 2, not {down}")
+        self.kernel_size, self.down = kernel_size, down
+        self.activation, self.conv_clamp = activation, conv_clamp
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.register_buffer("resample_filter", setup_filter(LOW_PASS_TAPS))
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        w = (self.weight * self.weight_gain).to(x.dtype)
+        if self.down == 1:
+            x = F.conv2d(x, w, padding=self.kernel_size // 2)
+        elif self.kernel_size == 1:
+            x = F.conv2d(downsample2d(x, self.resample_filter), w)
+        else:
+            # Blur to H + k - 2 pixels so that a valid stride-2 conv lands on exactly H / 2.
+            pad = (self.kernel_size - 1 + self.resample_filter.shape[-1] - 2) // 2
+            x = F.conv2d(upfirdn2d(x, self.resample_filter, padding=pad), w, stride=2)
+        act_gain = math.sqrt(2) if self.activation == "lrelu" else 1.0
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        return bias_act(x, self.bias, act=self.activation, gain=act_gain * gain, clamp=clamp)
+
+
+class DiscriminatorBlock(nn.Module):
+    """One resolution: (FromRGB if first) -> conv0 -> conv1 (down), plus a 1x1 downsampling skip.
+
+    Both branches are scaled by sqrt(1/2) so that their sum keeps the signal's magnitude.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        tmp_channels: int,
+        out_channels: int,
+        img_channels: int,
+        conv_clamp: float | None = None,
+    ):
+        super().__init__()
+        self.in_channels = in_channels
+        if in_channels == 0:
+            self.fromrgb = Conv2dLayer(
+                img_channels, tmp_channels, 1, activation="lrelu", conv_clamp=conv_clamp
+            )
+        self.conv0 = Conv2dLayer(
+            tmp_channels, tmp_channels, 3, activation="lrelu", conv_clamp=conv_clamp
+        )
+        self.conv1 = Conv2dLayer(
+            tmp_channels, out_channels, 3, activation="lrelu", down=2, conv_clamp=conv_clamp
+        )
+        self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_channels == 0:
+            x = self.fromrgb(x)
+        y = self.skip(x, gain=math.sqrt(0.5))
+        x = self.conv1(self.conv0(x), gain=math.sqrt(0.5))
+        return y + x
+
+
+class MinibatchStdLayer(nn.Module):
+    """Append the across-group standard deviation of the features as extra constant channels.
+
+    Groups are samples i, i + N/G, i + 2N/G, ...; every sample sees its group's statistic, so a
+    generator that collapses to few outputs is easy to tell apart from real data.
+    """
+
+    def __init__(self, group_size: int = 4, num_channels: int = 1):
+        super().__init__()
+        self.group_size, self.num_channels = group_size, num_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = min(self.group_size, n)
+        while n % g:  # a batch that the group size does not divide: use a smaller group
+            g -= 1
+        f = self.num_channels
+        y = x.float().reshape(g, -1, f, c // f, h, w)
+        y = (y - y.mean(dim=0)).square().mean(dim=0)  # variance over the group
+        y = (y + 1e-8).sqrt().mean(dim=[2, 3, 4])  # [N/G, F]: mean std over channels and pixels
+        y = y.reshape(-1, f, 1, 1).repeat(g, 1, h, w).to(x.dtype)
+        return torch.cat([x, y], dim=1)
+
+
+class DiscriminatorEpilogue(nn.Module):
+    """At 4x4: minibatch std, 3x3 conv, fully connected, one output logit."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        resolution: int = 4,
+        mbstd_group_size: int = 4,
+        mbstd_num_channels: int = 1,
+        conv_clamp: float | None = None,
+    ):
+        super().__init__()
+        self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels)
+        self.conv = Conv2dLayer(
+            in_channels + mbstd_num_channels, in_channels, 3, activation="lrelu",
+            conv_clamp=conv_clamp,
+        )  # fmt: skip
+        self.fc = FullyConnectedLayer(in_channels * resolution**2, in_channels, activation="lrelu")
+        self.out = FullyConnectedLayer(in_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(self.mbstd(x))
+        return self.out(self.fc(x.flatten(1)))
+
+
+class Discriminator(nn.Module):
+    """Image [N, C, H, W] in [-1, 1] -> logit [N, 1] (real > 0). Unconditional."""
+
+    def __init__(
+        self,
+        img_resolution: int,
+        img_channels: int = 3,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        mbstd_group_size: int = 4,
+        mbstd_num_channels: int = 1,
+        conv_clamp: float | None = 256,
+    ):
+        super().__init__()
+        log2 = int(math.log2(img_resolution))
+        if img_resolution < 8 or 2**log2 != img_resolution:
+            raise ValueError(f"img_resolution must be a power of two >= 8, not {img_resolution}")
+        self.init_kwargs = {
+            "img_resolution": img_resolution,
+            "img_channels": img_channels,
+            "channel_base": channel_base,
+            "channel_max": channel_max,
+            "mbstd_group_size": mbstd_group_size,
+            "mbstd_num_channels": mbstd_num_channels,
+            "conv_clamp": conv_clamp,
+        }
+        self.img_resolution = img_resolution
+        self.block_resolutions = [2**i for i in range(log2, 2, -1)]
+        channels = {r: min(channel_base // r, channel_max) for r in self.block_resolutions + [4]}
+        for res in self.block_resolutions:
+            block = DiscriminatorBlock(
+                channels[res] if res < img_resolution else 0,
+                channels[res],
+                channels[res // 2],
+                img_channels,
+                conv_clamp=conv_clamp,
+            )
+            setattr(self, f"b{res}", block)
+        self.b4 = DiscriminatorEpilogue(
+            channels[4], 4, mbstd_group_size, mbstd_num_channels, conv_clamp=conv_clamp
+        )
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        x = img
+        for res in self.block_resolutions:
+            x = getattr(self, f"b{res}")(x)
+        return self.b4(x)

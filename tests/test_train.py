@@ -1,0 +1,255 @@
+"""Training code: the discriminator, the losses, a step, EMA, checkpoints, export, a whole run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dragwidget.networks.stylegan2 import Generator
+from dragwidget.train.config import TrainConfig
+from dragwidget.train.data import ImagePool
+from dragwidget.train.discriminator import Discriminator, MinibatchStdLayer
+from dragwidget.train.export import export_generator
+from dragwidget.train.loop import load_checkpoint, save_checkpoint, train
+from dragwidget.train.trainer import Trainer, r1_penalty
+
+CONFIGS = Path(__file__).parent.parent / "dragwidget" / "train" / "configs"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two threads on a shared 2-core machine spin against each other: 5x slower, not faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def stand_in_source(seeds, size: int) -> np.ndarray:
+    """Cheap deterministic images: a coloured square on a coloured background per seed."""
+    images = []
+    for seed in seeds:
+        rng = np.random.RandomState(seed)
+        image = np.empty([size, size, 3], dtype=np.uint8)
+        image[:] = rng.randint(0, 256, 3)
+        x, y = rng.randint(0, size // 2, 2)
+        image[y : y + size // 2, x : x + size // 2] = rng.randint(0, 256, 3)
+        images.append(image)
+    return np.stack(images)
+
+
+def tiny_config(**changes) -> TrainConfig:
+    config = TrainConfig.load(CONFIGS / "tiny32.json")
+    config.batch_size = 8
+    config.num_workers = 0
+    config.pool_size, config.pool_min_fill, config.num_sample_seeds = 256, 64, 8
+    for key, value in changes.items():
+        setattr(config, key, value)
+    return config
+
+
+def reals(batch: int = 8, size: int = 32, first_seed: int = 0) -> torch.Tensor:
+    images = torch.from_numpy(stand_in_source(range(first_seed, first_seed + batch), size))
+    return images.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def test_configs_load_and_build():
+    for path in sorted(CONFIGS.glob("*.json")):
+        config = TrainConfig.load(path)
+        G = Generator(**config.generator)
+        Discriminator(G.img_resolution, G.img_channels, **config.discriminator)
+        assert json.loads(json.dumps(G.init_kwargs)) == G.init_kwargs
+
+
+def test_discriminator_gives_one_logit_per_image():
+    D = Discriminator(32, 3, channel_base=512, channel_max=32)
+    assert D(torch.randn(8, 3, 32, 32)).shape == (8, 1)
+    assert D(torch.randn(3, 3, 32, 32)).shape == (3, 1)  # a batch that 4 does not divide
+
+
+def test_minibatch_std_layer_appends_group_std():
+    x = torch.randn(8, 6, 4, 4)
+    y = MinibatchStdLayer(group_size=4)(x)
+    assert y.shape == (8, 7, 4, 4)
+    assert torch.equal(y[:, :6], x)
+    # Groups are samples {i, i + 2, i + 4, i + 6}; the statistic is the mean std over the group.
+    for i in range(2):
+        group = x[i::2]
+        expected = group.std(dim=0, unbiased=False).mean()
+        for j in range(i, 8, 2):
+            torch.testing.assert_close(y[j, 6], expected.expand(4, 4), atol=1e-5, rtol=1e-5)
+    same = MinibatchStdLayer(group_size=4)(torch.ones(4, 2, 4, 4))
+    assert same[:, 2].abs().max() < 1e-3  # identical samples: (almost) no spread
+
+
+def test_minibatch_std_lets_one_image_change_its_group_logits():
+    torch.manual_seed(0)
+    D = Discriminator(16, 3, channel_base=256, channel_max=16)
+    x = torch.randn(8, 3, 16, 16)
+    changed = x.clone()
+    changed[0] = torch.randn(3, 16, 16)
+    before, after = D(x), D(changed)
+    moved = (after - before).abs().squeeze(1) > 1e-6
+    # Sample 0 shares its group with 2, 4 and 6 (group size 4 over 8: stride 2), not with 1, 3, ...
+    assert moved.tolist() == [True, False, True, False, True, False, True, False]
+
+
+def test_r1_penalty_is_the_squared_input_gradient_norm():
+    class Quadratic(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Parameter(torch.tensor(0.5))
+
+        def forward(self, x):  # D(x) = a * |x|^2, so dD/dx = 2 a x
+            return self.a * x.square().sum(dim=[1, 2, 3])
+
+    D = Quadratic()
+    x = torch.randn(3, 2, 4, 4)
+    penalty = r1_penalty(D, x)
+    norms = x.square().sum(dim=[1, 2, 3])
+    torch.testing.assert_close(penalty, 4 * 0.5**2 * norms)  # |2 a x|^2
+    penalty.sum().backward()
+    torch.testing.assert_close(D.a.grad, (8 * 0.5 * norms).sum())  # d/da of 4 a^2 |x|^2
+
+
+def _params(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def test_training_steps_change_g_and_g_ema_and_ema_lies_between():
+    trainer = Trainer(tiny_config(ema_kimg=0.05, ema_rampup=None))
+    trainer.train_step(reals())
+    g0, ema0 = _params(trainer.G), _params(trainer.G_ema)
+    d0 = _params(trainer.D)
+    trainer.train_step(reals(first_seed=8))
+    g1, ema1 = _params(trainer.G), _params(trainer.G_ema)
+    assert trainer.step == 2 and trainer.images_seen == 16
+    assert any(not torch.equal(a, b) for a, b in zip(g0, g1, strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(ema0, ema1, strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, _params(trainer.D), strict=True))
+    for old, new, g in zip(ema0, ema1, g1, strict=True):
+        # new EMA = lerp(old EMA, new G, 1 - beta): on the segment between them
+        assert torch.all((new - old) * (g - new) >= -1e-12)
+    beta = 0.5 ** (8 / 50)
+    for old, new, g in zip(ema0, ema1, g1, strict=True):
+        torch.testing.assert_close(new, old.lerp(g, 1 - beta), atol=1e-6, rtol=1e-5)
+    losses = trainer.take_losses()
+    assert set(losses) == {"G", "D", "D_real", "D_fake", "R1"}
+    assert all(np.isfinite(v) for v in losses.values())
+
+
+def test_resume_restores_step_and_weights_exactly(tmp_path):
+    a = Trainer(tiny_config())
+    a.train_step(reals())
+    a.train_step(reals(first_seed=8))
+    save_checkpoint(a, tmp_path / "checkpoint.pt", {"rendered": 16, "train_time_s": 1.0})
+    state = load_checkpoint(tmp_path)  # weights_only=True inside
+    b = Trainer(TrainConfig.from_dict(state["config"]))
+    b.load_state_dict(state)
+    assert (b.step, b.images_seen) == (a.step, a.images_seen) == (2, 16)
+    for name in ("G", "D", "G_ema"):
+        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        assert sa.keys() == sb.keys()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    # The next step is the same step: optimizer moments and the style-mixing draws came back too.
+    torch.manual_seed(123)
+    a.train_step(reals(first_seed=16))
+    torch.manual_seed(123)
+    b.train_step(reals(first_seed=16))
+    for pa, pb in zip(a.G.parameters(), b.G.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, atol=0, rtol=0)
+
+
+def test_export_round_trips_into_a_generator(tmp_path):
+    torch.manual_seed(0)
+    G = Generator(**tiny_config().generator).eval()
+    weights, config = export_generator(G, tmp_path)
+    assert (weights.name, config.name) == ("generator.safetensors", "generator.json")
+    description = json.loads(config.read_text())
+    assert description == {
+        "format": "dragwidget-generator",
+        "version": 1,
+        "kind": "stylegan2",
+        "init_kwargs": G.init_kwargs,
+    }
+    tensors = load_file(weights)
+    assert all(t.dtype == torch.float16 for t in tensors.values())
+    H = Generator(**description["init_kwargs"]).eval()
+    H.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
+    z = torch.randn(4, G.z_dim)
+    with torch.no_grad():
+        expected, got = G(z, truncation_psi=0.7), H(z, truncation_psi=0.7)
+    torch.testing.assert_close(got, expected, atol=2e-2, rtol=0)
+
+
+def test_image_pool_samples_rendered_images_and_reports_failures():
+    pool = ImagePool(stand_in_source, 16, capacity=4096, chunk=16).start()
+    try:
+        x = pool.sample(5)
+        assert x.shape == (5, 3, 16, 16) and x.dtype == torch.float32
+        assert -1 <= x.min() and x.max() <= 1
+        assert np.array_equal(pool.first(16).numpy(), stand_in_source(range(16), 16))
+    finally:
+        pool.close()
+
+    def broken(seeds, size):
+        raise OSError("no faces today")
+
+    pool = ImagePool(broken, 16, capacity=64).start()
+    with pytest.raises(RuntimeError, match="rendering training images failed"):
+        pool.wait(1, timeout_s=10)
+    pool.close()
+
+
+def test_a_short_run_writes_its_outputs_and_resumes(tmp_path):
+    config = tiny_config(log_every_s=0, snapshot_every_min=100)
+    info = train(config, tmp_path, kimg=0.016, device="cpu", image_source=stand_in_source)
+    assert (
+        info["steps"] == 2 and info["images_seen"] == 16 and info["stop_reason"] == "kimg reached"
+    )
+    for name in (
+        "generator.safetensors",
+        "generator.json",
+        "training_info.json",
+        "checkpoint.pt",
+        "log.jsonl",
+        "reals.png",
+        "samples_final.png",
+    ):
+        assert (tmp_path / name).is_file(), name
+    events = [
+        json.loads(line)["event"] for line in (tmp_path / "log.jsonl").read_text().splitlines()
+    ]
+    assert events[:3] == ["start", "data_ready", "first_step"] and events[-1] == "end"
+    info = train(
+        config, tmp_path, kimg=0.032, resume=tmp_path, device="cpu", image_source=stand_in_source
+    )
+    assert info["steps"] == 4 and info["images_seen"] == 32
+    assert load_checkpoint(tmp_path)["rendered"] == info["images_rendered"]
+
+
+def test_a_first_step_that_fails_under_bf16_is_retried_in_fp32(tmp_path, monkeypatch):
+    import dragwidget.train.loop as loop
+
+    class FailsOnce(Trainer):
+        failed = False
+
+        def train_step(self, reals):
+            if not FailsOnce.failed:
+                FailsOnce.failed = True
+                raise RuntimeError("no bf16 kernel for this op")
+            super().train_step(reals)
+
+    monkeypatch.setattr(loop, "Trainer", FailsOnce)
+    config = tiny_config(amp="bf16")
+    info = train(config, tmp_path, kimg=0.008, device="cpu", image_source=stand_in_source)
+    assert info["steps"] == 1 and info["config"]["amp"] == "off"
+    events = [
+        json.loads(line)["event"] for line in (tmp_path / "log.jsonl").read_text().splitlines()
+    ]
+    assert "amp_fallback" in events
