@@ -1,10 +1,7 @@
 """dragwidget: DragGAN point-based image editing as a Jupyter widget, in plain PyTorch.
 
-    from dragwidget import DragWidget
-    DragWidget()                      # the embedded default model
-
-    from dragwidget import DragSession, load_generator
-    session = DragSession(load_generator(), seed=3)   # the same engine, from a script
+In a notebook, `DragWidget()` shows the embedded default model; from a script,
+`DragSession(load_generator(), seed=3)` drives the same engine.
 """
 
 from __future__ import annotations

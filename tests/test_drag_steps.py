@@ -38,7 +38,9 @@ def test_tracking_finds_a_known_shift(metric):
     moved = torch.roll(features, shifts=(shift[1], shift[0]), dims=(2, 3))
     handles = torch.tensor([[20.0, 20.0], [30.0, 15.0]])
     reference = steps.sample_features(features, handles, (48, 48))
-    found = steps.track_points(moved, handles, reference, radius=4, img_size=(48, 48), metric=metric)
+    found = steps.track_points(
+        moved, handles, reference, radius=4, img_size=(48, 48), metric=metric
+    )
     assert torch.equal(found, handles + torch.tensor(shift, dtype=torch.float32))
 
 

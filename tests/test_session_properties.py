@@ -1,4 +1,4 @@
-"""Property-based tests: any sequence of edits keeps the history a chain, and saving keeps it all."""
+"""Property-based tests: any sequence of edits keeps the history a chain; saving keeps it all."""
 
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +20,9 @@ operation = st.one_of(
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(operations=st.lists(operation, max_size=10))
 def test_any_edit_sequence_undoes_to_the_start_and_redoes_to_the_end(tmp_path, operations):
     G = BlobGenerator(resolution=SIZE)

@@ -107,7 +107,9 @@ def test_non_square_model_like_stylegan_human():
 
 def test_default_feature_layer_scales_with_resolution():
     with torch.device("meta"):
-        sizes = {r: Generator(z_dim=8, w_dim=8, img_resolution=r) for r in (64, 128, 256, 512, 1024)}
+        sizes = {
+            r: Generator(z_dim=8, w_dim=8, img_resolution=r) for r in (64, 128, 256, 512, 1024)
+        }
     layers = {r: G.synthesis.default_feature_layer for r, G in sizes.items()}
     assert layers == {64: "b64", 128: "b64", 256: "b64", 512: "b128", 1024: "b256"}
 

@@ -15,7 +15,12 @@ from torch import nn
 class _Synthesis(nn.Module):
     def __init__(self, resolution: int, num_ws: int, num_free: int, sigma: float):
         super().__init__()
-        self.resolution, self.num_ws, self.num_free, self.sigma = resolution, num_ws, num_free, sigma
+        self.resolution, self.num_ws, self.num_free, self.sigma = (
+            resolution,
+            num_ws,
+            num_free,
+            sigma,
+        )
         self.scale = nn.Parameter(torch.tensor(resolution / 8.0))  # pixels per latent unit
         self.feature_layers = ["f"]
         self.default_feature_layer = "f"
@@ -35,7 +40,9 @@ class _Synthesis(nn.Module):
         channels = [envelope, envelope * dx, envelope * dy, torch.tanh(dx), torch.tanh(dy)]
         return torch.stack(channels, dim=1)
 
-    def forward(self, ws, noise_mode="const", force_fp32=False, feature_layer=None, with_image=True):
+    def forward(
+        self, ws, noise_mode="const", force_fp32=False, feature_layer=None, with_image=True
+    ):
         features = self.features(ws)
         img = features[:, :1].repeat(1, 3, 1, 1) * 2 - 1
         if feature_layer is None:
@@ -44,7 +51,9 @@ class _Synthesis(nn.Module):
 
 
 class BlobGenerator(nn.Module):
-    def __init__(self, resolution: int = 64, num_ws: int = 8, num_free: int = 6, sigma: float = 6.0):
+    def __init__(
+        self, resolution: int = 64, num_ws: int = 8, num_free: int = 6, sigma: float = 6.0
+    ):
         super().__init__()
         self.z_dim = self.w_dim = 4
         self.c_dim, self.num_ws = 0, num_ws

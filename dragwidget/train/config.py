@@ -11,7 +11,7 @@ from typing import Any
 
 @dataclass
 class TrainConfig:
-    # Keyword arguments of dragwidget.networks.stylegan2.Generator (what generator.json records).
+    # Keyword arguments of dragwidget.networks.stylegan2.Generator (stored in the exported file).
     generator: dict[str, Any] = field(default_factory=dict)
     # Keyword arguments of Discriminator, less img_resolution and img_channels (taken from G).
     discriminator: dict[str, Any] = field(default_factory=dict)

@@ -6,7 +6,7 @@ Files in `out_dir`:
 - reals.png: training images; samples_<kimg>k.png and samples_final.png: G_ema for seeds 0..n-1,
   truncation 1 (top) and 0.7 (bottom)
 - checkpoint.pt: everything needed to resume (--resume), rewritten at every snapshot and at the end
-- generator.safetensors + generator.json: the final G_ema in the shipping format
+- generator.safetensors (config inside): the final G_ema in the shipping format
 - training_info.json: command, config, hardware, images seen, times, final losses
 """
 
