@@ -4,7 +4,8 @@
     python benchmarks/drag_speed.py --gpu      # also a 512 px config-f StyleGAN2 on CUDA
 
 "floor" is one forward + backward of the synthesis up to the feature block with respect to the
-latent: the least a DragGAN step can do. The ratio step/floor is the engine's overhead (goal <=1.25).
+latent: the least a DragGAN step can do. The ratio step/floor is the engine's overhead (goal
+<= 1.25).
 The shapes of the CPU configs are those at which the official step was timed on this kind of
 machine (190 ms at 128 px, 633 ms at 256 px; ../shared/notes/draggan.md). Random weights: speed
 does not depend on what the weights are.

@@ -95,3 +95,17 @@ def test_mask_loss_counts_only_the_fixed_area():
     fixed = steps.fixed_area_at(may_change, (4, 4))
     assert steps.mask_loss(after, before, fixed) == 0
     assert steps.mask_loss(after, before, 1 - fixed) > 0
+
+
+def test_adam_matches_torch_adam():
+    torch.manual_seed(0)
+    ours = torch.nn.Parameter(torch.randn(3, 4))
+    theirs = torch.nn.Parameter(ours.detach().clone())
+    adam = steps.Adam(ours, lr=0.01)
+    reference = torch.optim.Adam([theirs], lr=0.01)
+    for _ in range(5):
+        grad = torch.randn(3, 4)
+        adam.step(grad)
+        theirs.grad = grad.clone()
+        reference.step()
+    assert torch.allclose(ours, theirs, atol=1e-6)

@@ -75,7 +75,7 @@ class _OpenDrag:
     points_before: list[tuple[Point, Point]]
     free: torch.nn.Parameter
     fixed: torch.Tensor
-    optimizer: torch.optim.Optimizer
+    optimizer: steps.Adam
     handles: torch.Tensor
     targets: torch.Tensor
     reference_features: torch.Tensor | None = None
@@ -269,9 +269,7 @@ class DragSession:
                     raise FloatingPointError(
                         "the gradient is NaN or infinite; the step was not applied"
                     )
-                drag.free.grad = grad
-                drag.optimizer.step()
-                drag.optimizer.zero_grad(set_to_none=True)
+                drag.optimizer.step(grad)
                 loss_value = float(loss.detach())
             drag.steps += 1
             handles = [(float(x), float(y)) for x, y in drag.handles.tolist()]
@@ -577,7 +575,7 @@ class DragSession:
             points_before=points,
             free=free,
             fixed=ws[:, k:].clone(),
-            optimizer=torch.optim.Adam([free], lr=cfg.step_size),
+            optimizer=steps.Adam(free, lr=cfg.step_size),
             handles=torch.tensor([h for h, _ in points], dtype=torch.float32, device=self.device),
             targets=torch.tensor([t for _, t in points], dtype=torch.float32, device=self.device),
         )

@@ -114,3 +114,29 @@ def track_points(
         raise ValueError(f"tracking metric must be 'l1' or 'l2', not {metric!r}")
     best = distance.argmin(dim=1)
     return candidates[torch.arange(len(handles), device=handles.device), best]
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015) on one tensor, updated in place.
+
+    Written out because the first construction of torch.optim.Adam in a process imports
+    torch._dynamo, which costs seconds: a person would wait that long for the first frame.
+    """
+
+    def __init__(
+        self, param: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps=1e-8
+    ):
+        self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
+        self.m = torch.zeros_like(param)
+        self.v = torch.zeros_like(param)
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, grad: torch.Tensor) -> None:
+        beta1, beta2 = self.betas
+        self.t += 1
+        self.m.lerp_(grad, 1 - beta1)
+        self.v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        m_hat = self.m / (1 - beta1**self.t)
+        v_hat = self.v / (1 - beta2**self.t)
+        self.param.sub_(self.lr * m_hat / (v_hat.sqrt() + self.eps))

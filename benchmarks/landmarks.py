@@ -1,0 +1,207 @@
+"""The DragGAN paper's face-landmark protocol (its Table 1) on our default model.
+
+For each pair of seeds (a, b): detect landmarks on both generated images, drag 1, 5 or all of a's
+landmarks to b's, detect again on the result, and report the mean distance (MD, pixels of the
+128 px image) of the dragged landmarks to their targets. The detector was trained on the
+procedural faces, never on the generator, so it judges independently.
+
+    python benchmarks/landmarks.py --quick            # CPU, a few minutes
+    python benchmarks/landmarks.py --pairs 20         # the figures in the README
+    python benchmarks/landmarks.py --figure docs/drag_example.png
+
+Also run: model quality (--quality), which prints the detector's held-out error, its confidence
+and shift consistency on generated images, and Fréchet distances in its feature space.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dragwidget.checkpoints import load_generator
+from dragwidget.drag import DragSession
+from dragwidget.evaluation.landmarks import frechet_distance, load_detector
+
+VARIANTS = {
+    "w+ / L1 (default)": {"latent_space": "w+", "tracking": "l1"},
+    "w+ / L2": {"latent_space": "w+", "tracking": "l2"},
+    "w / L1": {"latent_space": "w", "tracking": "l1"},
+}
+
+
+@dataclass
+class DragOutcome:
+    md_before: float
+    md_after: float
+    seconds: float
+    steps: int
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W, 3] -> float [N, 3, H, W] in [-1, 1], the detector's input."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def detect(detector, image: np.ndarray) -> np.ndarray:
+    marks, _ = detector.detect(to_tensor(image[None]))
+    return marks[0].numpy()
+
+
+def drag_landmarks(G, detector, seed_a, seed_b, subset, max_steps, settings) -> DragOutcome:
+    target_image = DragSession(G, seed=seed_b).image()
+    session = DragSession(G, seed=seed_a, **settings)
+    h, w = session.height, session.width
+    handles = np.clip(detect(detector, session.image()), 0, [w - 1, h - 1])
+    targets = np.clip(detect(detector, target_image), 0, [w - 1, h - 1])
+    for k in subset:
+        session.add_point(handles[k], targets[k])
+    md_before = float(np.linalg.norm(handles[subset] - targets[subset], axis=1).mean())
+    start = time.perf_counter()
+    result = session.run(max_steps=max_steps)
+    seconds = time.perf_counter() - start
+    found = detect(detector, session.image())
+    md_after = float(np.linalg.norm(found[subset] - targets[subset], axis=1).mean())
+    return DragOutcome(md_before, md_after, seconds, result.steps)
+
+
+def summary(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def run_protocol(pairs: int, max_steps: int, variants: list[str]) -> None:
+    G, detector = load_generator(), load_detector()
+    num_landmarks = detector.num_landmarks if hasattr(detector, "num_landmarks") else None
+    num_landmarks = num_landmarks or detect(detector, DragSession(G).image()).shape[0]
+    counts = {"1 point": 1, "5 points": 5, f"all {num_landmarks}": num_landmarks}
+    rng = np.random.default_rng(0)
+    results: dict[tuple[str, str], list[DragOutcome]] = {}
+    for i in range(pairs):
+        seed_a, seed_b = 1000 + 2 * i, 1001 + 2 * i
+        for label, count in counts.items():
+            subset = np.sort(rng.choice(num_landmarks, size=count, replace=False))
+            for name in variants:
+                outcome = drag_landmarks(
+                    G, detector, seed_a, seed_b, subset, max_steps, VARIANTS[name]
+                )
+                results.setdefault((name, label), []).append(outcome)
+                print(
+                    f"pair {i} {label:9} {name:18} MD {outcome.md_before:5.2f} -> "
+                    f"{outcome.md_after:5.2f} px, {outcome.steps} steps, {outcome.seconds:.1f} s",
+                    flush=True,
+                )
+    print(
+        f"\nMean distance (px, 128 px images; mean ± sd over {pairs} pairs), max {max_steps} steps"
+    )
+    print(
+        f"{'method':22}"
+        + "".join(f"{label:>16}" for label in counts)
+        + f"{'s/drag':>10}{'steps':>8}"
+    )
+    first = variants[0]
+    before = [summary([o.md_before for o in results[(first, label)]]) for label in counts]
+    print(f"{'no edit':22}" + "".join(f"{b:>16}" for b in before))
+    for name in variants:
+        cells = [summary([o.md_after for o in results[(name, label)]]) for label in counts]
+        outcomes = [o for label in counts for o in results[(name, label)]]
+        seconds = statistics.mean(o.seconds for o in outcomes)
+        steps = statistics.mean(o.steps for o in outcomes)
+        print(f"{name:22}" + "".join(f"{c:>16}" for c in cells) + f"{seconds:10.1f}{steps:8.0f}")
+
+
+def model_quality(samples: int, early: list[str]) -> None:
+    """Detector error on held-out renders; its view of generated images; Fréchet distances."""
+    from dragwidget.datasets.faces import render_batch
+    from dragwidget.evaluation.landmarks import evaluate
+
+    detector = load_detector()
+    held_out = evaluate(detector)
+    print(
+        f"detector on 500 held-out procedural faces: mean error {held_out['mean_px']:.2f} px, "
+        f"median {held_out['median_px']:.2f} px"
+    )
+    real, _ = render_batch(range(60_000, 60_000 + samples), 128)
+    real_x = to_tensor(real)
+    real_feats = detector.features(real_x)
+    _, real_conf = detector.detect(real_x)
+    real_b, _ = render_batch(range(70_000, 70_000 + samples), 128)
+    floor = frechet_distance(real_feats, detector.features(to_tensor(real_b)))
+    print(f"{'model':34}{'FD':>10}{'confidence':>12}{'shift err px':>14}")
+    print(f"{'procedural vs procedural (floor)':34}{floor:10.2f}{real_conf.mean():12.3f}{'':>14}")
+    models = [("shipped (H200, 2.6 min)", None)] + [(f"early: {p}", p) for p in early]
+    for label, path in models:
+        G = load_generator(path)
+        images = np.stack([DragSession(G, seed=s).image() for s in range(samples)])
+        x = to_tensor(images)
+        marks, conf = detector.detect(x)
+        # Shift consistency: move the image 4 px right; the landmarks should move 4 px too.
+        shifted = torch.roll(x, shifts=4, dims=3)
+        moved, _ = detector.detect(shifted)
+        inner = (marks[..., 0] > 8) & (marks[..., 0] < 116)
+        shift_err = (moved - marks - torch.tensor([4.0, 0.0])).norm(dim=-1)[inner].mean()
+        fd = frechet_distance(real_feats, detector.features(x))
+        print(f"{label:34}{fd:10.2f}{conf.mean():12.3f}{shift_err:14.2f}")
+
+
+def figure(path: str, max_steps: int) -> None:
+    """Before / after of one five-landmark drag, for the README."""
+    from PIL import Image, ImageDraw
+
+    G, detector = load_generator(), load_detector()
+    session = DragSession(G, seed=1000)
+    target_image = DragSession(G, seed=1001).image()
+    handles = detect(detector, session.image())
+    targets = detect(detector, target_image)
+    subset = [0, 3, 6, 9, 12][: len(handles)]
+    for k in subset:
+        session.add_point(np.clip(handles[k], 0, 127), np.clip(targets[k], 0, 127))
+    before = session.image("pil")
+    session.run(max_steps=max_steps)
+    after = session.image("pil")
+    scale = 3
+    canvas = Image.new("RGB", (128 * scale * 2 + 8, 128 * scale), "white")
+    for i, img in enumerate([before, after]):
+        big = img.resize((128 * scale, 128 * scale), Image.NEAREST)
+        draw = ImageDraw.Draw(big)
+        for k in subset:
+            hx, hy = (handles[k] + 0.5) * scale
+            tx, ty = (targets[k] + 0.5) * scale
+            draw.line([hx, hy, tx, ty], fill="white", width=2)
+            draw.ellipse([hx - 5, hy - 5, hx + 5, hy + 5], fill="red")
+            draw.ellipse([tx - 5, ty - 5, tx + 5, ty + 5], fill="blue")
+        canvas.paste(big, (i * (128 * scale + 8), 0))
+    canvas.save(path)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 pairs, 100 steps: a few minutes")
+    parser.add_argument("--pairs", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=300, help="max steps per drag (paper: 300)")
+    parser.add_argument("--variants", default="all", help="'all' or 'default'")
+    parser.add_argument("--quality", action="store_true", help="print model-quality figures")
+    parser.add_argument("--samples", type=int, default=200, help="images per set for --quality")
+    parser.add_argument("--early", nargs="*", default=[], help="earlier checkpoints to compare")
+    parser.add_argument("--figure", help="write a before/after PNG here and exit")
+    args = parser.parse_args()
+    torch.set_grad_enabled(True)
+    if args.figure:
+        figure(args.figure, args.steps)
+        return
+    if args.quality:
+        model_quality(args.samples, args.early)
+        return
+    pairs, steps = (2, 100) if args.quick else (args.pairs, args.steps)
+    variants = list(VARIANTS) if args.variants == "all" else [next(iter(VARIANTS))]
+    run_protocol(pairs, steps, variants)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data the project makes for itself: procedural cartoon faces with exact landmarks."""

@@ -1,0 +1,681 @@
+"""DragWidget: the canvas, the control panel and a DragSession, wired together.
+
+Data flows one way: the front end proposes (clicks, strokes, commands), this module checks the input
+and calls the session, and the session's state is pushed back to the front end. The Python object is
+the single source of truth; scripted calls and clicks go through the same methods and share one
+history (the session's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import ipywidgets
+import numpy as np
+import torch
+from PIL import Image
+
+from dragwidget.drag import DragBusyError, DragResult, DragSession, StepRecord
+from dragwidget.widget import editing
+from dragwidget.widget.canvas import MODES, DragCanvas
+from dragwidget.widget.controls import ControlPanel
+from dragwidget.widget.frames import (
+    FrameStream,
+    StreamStats,
+    encode_jpeg,
+    encode_png,
+    export_trajectory,
+    png_provenance,
+)
+from dragwidget.widget.runner import DragRunner
+
+log = logging.getLogger(__name__)
+
+# While a cell blocks in drag(), acks cannot reach the kernel: count a frame as delivered after
+# this long instead (about 25 fps at most). Otherwise a lost ack (a closed tab) stalls the stream
+# for ACK_TIMEOUT at most.
+BLOCKING_FRAME_INTERVAL = 0.04
+ACK_TIMEOUT = 0.5
+# Frames in flight awaiting an ack. The protocol says 1; 2 hides one round trip and about doubles
+# the frame rate in JupyterLab on a 2-core machine (benchmarks/widget_stream.py --window 2).
+FRAME_WINDOW = 1
+
+_BUSY = "A drag is running: press Stop (or call stop()) first."
+
+
+class DragWidget(ipywidgets.HBox):
+    """Drag points on a generated image, by mouse or from Python.
+
+    `DragWidget(generator=None, seed=0, **settings)`: with no generator the embedded default model
+    is used; `settings` are DragSettings fields (step_size, latent_space, r1, r2, mask_weight, ...).
+    Shown as the canvas (`.canvas`, an anywidget) beside the control panel (`.controls`).
+    """
+
+    def __init__(
+        self,
+        generator: torch.nn.Module | None = None,
+        seed: int = 0,
+        *,
+        session: DragSession | None = None,
+        device: str | torch.device | None = None,
+        truncation_psi: float = 0.7,
+        **settings: Any,
+    ) -> None:
+        if session is None:
+            if generator is None:
+                from dragwidget.checkpoints import load_generator
+
+                generator = load_generator()
+            session = DragSession(
+                generator, seed, truncation_psi=truncation_psi, device=device, **settings
+            )
+        elif generator is not None or settings:
+            raise ValueError("pass either a session or a generator (with settings), not both")
+        self._session = session
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._runner = DragRunner()
+        self._step_callbacks: list[Callable[[StepRecord], None]] = []
+        self._trajectory: list[bytes] = []
+        self._last_frame: tuple[dict, bytes] | None = None
+        self._targets: list[list[float]] = []
+        self._progress_at = 0.0
+        self.encode_seconds: list[float] = []  # JPEG encode time of each frame of the last drag
+
+        height, width = session.height, session.width
+        self._paint = editing.paint_from_mask(session.mask, width, height)
+        self.canvas = DragCanvas(
+            width=width,
+            height=height,
+            image=encode_png(session.image()),
+            points=editing.points_trait(session.points),
+            mask=self._mask_bytes(),
+        )
+        self._stream = FrameStream(self.canvas.send, ack_timeout=ACK_TIMEOUT, window=FRAME_WINDOW)
+        self.canvas.on_msg(self._on_msg)
+        self.canvas.observe(self._on_points_trait, "points")
+        self.canvas.observe(self._on_mask_trait, "mask")
+        self.canvas.observe(self._on_mode_trait, "mode")
+        self.controls = ControlPanel(self)
+        super().__init__(
+            [self.canvas, self.controls],
+            layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start"),
+        )
+
+    @classmethod
+    def load(
+        cls, path: str | Path, generator: torch.nn.Module | None = None, device: Any = None
+    ) -> DragWidget:
+        """A widget on a session saved by `save()` (the .session.safetensors file)."""
+        if generator is None:
+            from dragwidget.checkpoints import load_generator
+
+            generator = load_generator()
+        return cls(session=DragSession.load(path, generator, device=device))
+
+    # ----- state, readable from scripts ----------------------------------------------------------
+
+    def __repr__(self) -> str:
+        s = self._session
+        drags = sum(1 for entry in s.history if entry.kind == "drag")
+        return (
+            f"DragWidget({type(s.generator).__name__} {s.width}x{s.height}, seed={s.seed}, "
+            f"{len(s.points)} point(s), {drags} drag(s) in the history"
+            f"{', running' if self.running else ''})"
+        )
+
+    @property
+    def session(self) -> DragSession:
+        return self._session
+
+    @property
+    def frame_stats(self) -> StreamStats:
+        """Frames sent, acked, dropped (replaced before sending) and timed out, so far."""
+        return self._stream.stats
+
+    @property
+    def running(self) -> bool:
+        return self._runner.running
+
+    @property
+    def error(self) -> str:
+        return self.canvas.error
+
+    @property
+    def status(self) -> str:
+        return self.canvas.status
+
+    @property
+    def image(self) -> Image.Image:
+        """The current image (PIL)."""
+        return self._session.image("pil")
+
+    @property
+    def trajectory(self) -> list[bytes]:
+        """Encoded frames of the last drag: the image each step started from, then the result."""
+        return list(self._trajectory)
+
+    @property
+    def points(self) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+        """Complete handle -> target pairs, as the session has them."""
+        return self._session.points
+
+    @points.setter
+    def points(self, pairs: list) -> None:
+        with self._scripted():
+            w, h = self._session.width, self._session.height
+            checked = [
+                (
+                    editing.check_xy(p[0], w, h, f"point {i}'s handle"),
+                    editing.check_xy(p[1], w, h, f"point {i}'s target"),
+                )
+                for i, p in enumerate(pairs, start=1)
+            ]
+            with self._lock:
+                self._mirror_points(checked)
+                self._push_points()
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """H x W bool, True where the image may change; None: no mask. Settable."""
+        return self._session.mask
+
+    @mask.setter
+    def mask(self, value: np.ndarray | None) -> None:
+        with self._scripted():
+            paint = editing.paint_from_mask(value, self._session.width, self._session.height)
+            with self._lock:
+                self._apply_paint(paint)
+
+    # ----- editing -------------------------------------------------------------------------------
+
+    def add_point(self, handle: tuple[float, float], target: tuple[float, float]) -> int:
+        """Add a handle -> target pair (image pixels); returns its index."""
+        with self._scripted(), self._lock:
+            index = self._session.add_point(handle, target)
+            self._push_points()
+            return index
+
+    def clear_points(self) -> None:
+        with self._scripted():
+            self._stop_and_wait()
+            with self._lock:
+                self._session.clear_points()
+                self.canvas.send({"type": "clear_path"})
+                self._push_points(keep_incomplete=False)
+
+    def reset_mask(self) -> None:
+        with self._scripted():
+            self._stop_and_wait()
+            with self._lock:
+                self._apply_paint(np.zeros_like(self._paint))
+
+    def update_settings(self, **changes: Any) -> None:
+        """Change drag settings (DragSettings fields); ValueError names a bad one."""
+        with self._scripted(), self._lock:
+            if self._runner.running:
+                raise DragBusyError(_BUSY)
+            self._session.update_settings(**changes)
+            self.controls.refresh()
+
+    def new_image(self, seed: int) -> None:
+        """A new image from `seed` (points are cleared); undo brings the old one back."""
+        with self._scripted():
+            self._stop_and_wait()
+            with self._lock:
+                self._session.new_image(seed)
+                self._after_history_change()
+
+    def undo(self) -> bool:
+        """Go back one drag (or new image); False when there is nothing to undo."""
+        with self._scripted():
+            self._stop_and_wait()
+            with self._lock:
+                done = self._session.undo()
+                self._after_history_change()
+                return done
+
+    def redo(self) -> bool:
+        with self._scripted():
+            self._stop_and_wait()
+            with self._lock:
+                done = self._session.redo()
+                self._after_history_change()
+                return done
+
+    # ----- dragging ------------------------------------------------------------------------------
+
+    def on_step(self, callback: Callable[[StepRecord], None]) -> Callable[[], None]:
+        """Call `callback(record)` after every step (on the drag's worker thread).
+
+        Returns a function that removes the callback. An exception in it ends the drag.
+        """
+        self._step_callbacks.append(callback)
+        return lambda: self._step_callbacks.remove(callback)
+
+    def start(self, max_steps: int | None = None) -> bool:
+        """Start a drag in the background; False (and nothing started) if one is running."""
+        with self._scripted(), self._lock:
+            if self._runner.running:
+                return False
+            if not self._session.points:
+                raise ValueError(
+                    "Add a handle and its target first: click the point to move, then where it "
+                    "should go (or call add_point(handle, target))."
+                )
+            limit = self._session.settings.max_steps if max_steps is None else max_steps
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise ValueError(f"max_steps must be a positive integer, not {max_steps!r}")
+            self._trajectory = []
+            self.encode_seconds = []
+            self._targets = [[t[0], t[1]] for _, t in self._session.points]
+            self._last_frame = None
+            self._stream.reset()
+            self.controls.progress.max = limit
+            self.controls.progress.value = 0
+            self.canvas.status = f"dragging (at most {limit} steps)…"
+            self._progress_at = 0.0
+            self.canvas.running = True
+            self._runner.start(
+                self._session,
+                {"max_steps": limit, "on_step": self._on_step, "render": True},
+                self._on_done,
+            )
+            return True
+
+    def stop(self) -> None:
+        """End the running drag after its current step (no-op when idle)."""
+        self._runner.stop()
+
+    def wait(self, timeout: float | None = None) -> DragResult | None:
+        """Block until the running drag ends; the last drag's result (None if none, or on timeout).
+
+        An exception that ended the drag is raised here.
+        """
+        if not self._runner.wait(timeout):
+            return None
+        future = self._runner.future
+        return None if future is None else future.result()
+
+    def drag(self, max_steps: int | None = None) -> DragResult:
+        """Run a drag to the end and return its result; frames stream while it runs.
+
+        Interrupting the kernel stops the drag after its current step.
+        """
+        with self._blocking():
+            if not self.start(max_steps):
+                raise DragBusyError(_BUSY)
+            future = self._runner.future
+            try:
+                return future.result()
+            except KeyboardInterrupt:
+                self.stop()
+                self._runner.wait()
+                raise
+
+    async def drag_async(self, max_steps: int | None = None) -> DragResult:
+        """`await w.drag_async()`: like drag(), without blocking the event loop."""
+        with self._blocking():
+            if not self.start(max_steps):
+                raise DragBusyError(_BUSY)
+            future = self._runner.future
+            try:
+                return await asyncio.wrap_future(future)
+            except asyncio.CancelledError:
+                self.stop()
+                raise
+
+    # ----- saving --------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the image as PNG with provenance text chunks, and the session file beside it.
+
+        `edit.png` gets `edit.session.safetensors`; `DragWidget.load` reopens the latter.
+        """
+        with self._scripted():
+            path = Path(path)
+            if path.suffix.lower() != ".png":
+                raise ValueError(f"save writes a .png file, not {path.name!r}")
+            if not path.parent.is_dir():
+                raise ValueError(f"the folder {str(path.parent)!r} does not exist")
+            self._stop_and_wait()
+            with self._lock:
+                session_path = path.with_name(path.stem + ".session.safetensors")
+                self._session.save(session_path)
+                path.write_bytes(
+                    encode_png(
+                        self._session.image(), png_provenance(self._provenance(session_path))
+                    )
+                )
+                self.canvas.status = f"saved {path.name} and {session_path.name}"
+                return path
+
+    def export(self, path: str | Path, fps: float = 15.0) -> Path:
+        """Write the last drag's frames as a GIF (or MP4 with imageio-ffmpeg installed)."""
+        with self._scripted():
+            out = export_trajectory(list(self._trajectory), path, fps)
+            self.canvas.status = f"exported {len(self._trajectory)} frames to {out.name}"
+            return out
+
+    def refresh(self) -> None:
+        """Re-read everything from the session (after changing `session` directly)."""
+        with self._lock:
+            self._paint = editing.paint_from_mask(
+                self._session.mask, self._session.width, self._session.height
+            )
+            self._set_quietly(mask=self._mask_bytes())
+            self._after_history_change()
+
+    def close(self) -> None:
+        self._runner.stop()
+        self._runner.wait(timeout=10)
+        self.controls.close()
+        self.canvas.close()
+        super().close()
+
+    # ----- the front end's messages --------------------------------------------------------------
+
+    def _on_msg(self, _widget: Any, content: Any, buffers: list) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ack":
+            frame_id = content.get("id")
+            if isinstance(frame_id, int) and not isinstance(frame_id, bool):
+                self._stream.ack(frame_id)
+            else:
+                self._show_error(f"an ack needs an integer frame id, not {frame_id!r}")
+        elif kind == "ready":
+            self._send_current_frame()
+        elif kind == "stroke":
+            self._from_front(self._stroke, content, buffers)
+        elif kind == "command":
+            self._from_front(self._command, content.get("name"))
+        else:
+            self._show_error(f"the widget got a message it does not understand (type {kind!r})")
+
+    def _stroke(self, content: dict, buffers: list) -> None:
+        value, radius, xy = editing.parse_stroke(content, buffers)
+        if self._runner.running:
+            self.canvas.send_state("mask")  # the view drew the stroke already: redraw the truth
+            raise DragBusyError("Stop the drag before painting the mask.")
+        with self._lock:
+            paint = self._paint.copy()
+            editing.paint_stroke(paint, xy, radius, value)
+            self._apply_paint(paint)
+
+    def _command(self, name: Any) -> None:
+        actions: dict[str, Callable[[], Any]] = {
+            "start": self.start,
+            "stop": self.stop,
+            "undo": self.undo,
+            "redo": self.redo,
+            "reset_points": self.clear_points,
+            "reset_mask": self.reset_mask,
+        }
+        if name not in actions:
+            raise ValueError(f"unknown command {name!r}; the commands are {', '.join(actions)}")
+        actions[name]()
+
+    def _on_points_trait(self, change: dict) -> None:
+        if self._quiet:
+            return
+
+        def apply() -> None:
+            try:
+                pairs = editing.parse_points(change["new"], self.canvas.width, self.canvas.height)
+                if self._runner.running:
+                    raise DragBusyError("Stop the drag before editing points.")
+            except (ValueError, DragBusyError):
+                self._set_quietly(points=change["old"])
+                raise
+            with self._lock:
+                self._mirror_points([(h, t) for h, t in pairs if t is not None])
+
+        self._from_front(apply)
+
+    def _on_mask_trait(self, change: dict) -> None:
+        if self._quiet:
+            return
+
+        def apply() -> None:
+            try:
+                paint = editing.parse_mask_bytes(
+                    change["new"], self.canvas.width, self.canvas.height
+                )
+                if self._runner.running:
+                    raise DragBusyError("Stop the drag before painting the mask.")
+            except (ValueError, DragBusyError):
+                self._set_quietly(mask=change["old"])
+                raise
+            with self._lock:
+                self._apply_paint(paint)
+
+        self._from_front(apply)
+
+    def _on_mode_trait(self, change: dict) -> None:
+        if change["new"] not in MODES:
+            self._set_quietly(mode=change["old"])
+            self._show_error(f"mode must be one of {', '.join(MODES)}, not {change['new']!r}")
+
+    def _send_current_frame(self) -> None:
+        """A view has (re)rendered: give it the latest frame (the settled image when idle)."""
+        self._stream.reset()
+        if self._runner.running and self._last_frame is not None:
+            self._stream.offer(*self._last_frame)
+        else:
+            self._stream.offer(
+                self._frame_content("png", final=True), self.canvas.image, final=True
+            )
+
+    # ----- the drag's worker thread --------------------------------------------------------------
+
+    def _on_step(self, record: StepRecord) -> None:
+        if self._runner.stop_requested:
+            self._session.stop()  # a stop() that came before run() began would be lost
+        start = time.perf_counter()
+        jpeg = encode_jpeg(record.image)
+        self.encode_seconds.append(time.perf_counter() - start)
+        self._trajectory.append(jpeg)
+        content = {
+            "type": "frame",
+            "format": "jpeg",
+            "step": record.step,
+            "handles": [[x, y] for x, y in record.handles],
+            "targets": self._targets,
+            "distances": record.distances,
+            "final": False,
+        }
+        self._last_frame = (content, jpeg)
+        self._stream.offer(content, jpeg)
+        # The canvas shows each frame's step and distances itself; the bar needs no 100 Hz.
+        now = time.monotonic()
+        if now - self._progress_at > 0.05:
+            self._progress_at = now
+            self.controls.progress.value = min(record.step, self.controls.progress.max)
+        for callback in list(self._step_callbacks):
+            callback(record)
+
+    def _on_done(self, result: DragResult | None, error: BaseException | None) -> None:
+        try:
+            with self._lock:
+                self._push_points()
+                self._trajectory.append(self._show_settled_image())
+        except Exception as exc:  # noqa: BLE001  (keep the widget usable whatever happened)
+            log.exception("could not show the final image")
+            error = error or exc
+        if error is not None:
+            self._show_error(_drag_failure_message(error))
+        elif result is not None:
+            mean = sum(result.distances) / max(1, len(result.distances))
+            if result.converged:
+                how = f"reached the targets in {result.steps} steps"
+            elif result.stopped:
+                how = f"stopped after {result.steps} steps"
+            else:
+                how = f"max steps ({result.steps}) reached"
+            self.canvas.status = f"{how} · mean distance {mean:.1f} px"
+        if result is not None:
+            self.controls.progress.value = min(result.steps, self.controls.progress.max)
+        self.canvas.running = False
+        self.controls.refresh()
+
+    # ----- helpers -------------------------------------------------------------------------------
+
+    @property
+    def _quiet(self) -> bool:
+        return getattr(self._local, "quiet", False)
+
+    def _set_quietly(self, **traits: Any) -> None:
+        """Set canvas traits without the observers taking it for the front end's input."""
+        self._local.quiet = True
+        try:
+            for name, value in traits.items():
+                setattr(self.canvas, name, value)
+        finally:
+            self._local.quiet = False
+
+    def _show_error(self, message: str) -> None:
+        self.canvas.error = message
+
+    def _from_front(self, handler: Callable, *args: Any) -> None:
+        """Run a handler of front-end input: a problem goes to `error`, never raises."""
+        try:
+            handler(*args)
+        except (ValueError, DragBusyError) as exc:
+            self._show_error(str(exc))
+        except Exception as exc:  # noqa: BLE001  (a comm callback must not kill the widget)
+            log.exception("dragwidget: unexpected error")
+            self._show_error(f"Something went wrong: {type(exc).__name__}: {exc}")
+        else:
+            self._show_error("")
+
+    @contextlib.contextmanager
+    def _scripted(self) -> Iterator[None]:
+        """Scripted calls: show a problem in the widget too, then raise it."""
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
+        try:
+            yield
+        except (ValueError, DragBusyError) as exc:
+            if depth == 0:
+                self._show_error(str(exc))
+            raise
+        else:
+            if depth == 0:
+                self._show_error("")
+        finally:
+            self._local.depth = depth
+
+    @contextlib.contextmanager
+    def _blocking(self) -> Iterator[None]:
+        self._stream.ack_timeout = BLOCKING_FRAME_INTERVAL
+        try:
+            yield
+        finally:
+            self._stream.ack_timeout = ACK_TIMEOUT
+
+    def _stop_and_wait(self) -> None:
+        """Stop a running drag and wait for it to end (never while holding self._lock)."""
+        if self._runner.running:
+            self._runner.stop()
+            self._runner.wait()
+
+    def _mirror_points(self, pairs: list) -> None:
+        """Make the session's points `pairs` (all or nothing)."""
+        old = self._session.points
+        if pairs == old:
+            return
+        try:
+            self._session.clear_points()
+            for handle, target in pairs:
+                self._session.add_point(handle, target)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self._session.clear_points()
+                for handle, target in old:
+                    self._session.add_point(handle, target)
+            raise
+
+    def _push_points(self, keep_incomplete: bool = True) -> None:
+        """Send the session's points to the front end, keeping a handle still without target."""
+        pairs: list = list(self._session.points)
+        if keep_incomplete:
+            with contextlib.suppress(ValueError):
+                current = editing.parse_points(
+                    self.canvas.points, self.canvas.width, self.canvas.height
+                )
+                pairs += [(h, None) for h, t in current if t is None]
+        self._set_quietly(points=editing.points_trait(pairs))
+
+    def _apply_paint(self, paint: np.ndarray) -> None:
+        self._session.set_mask(editing.may_change(paint))
+        self._paint = paint
+        self._set_quietly(mask=self._mask_bytes())
+
+    def _mask_bytes(self) -> bytes:
+        return self._paint.tobytes() if self._paint.any() else b""
+
+    def _show_settled_image(self) -> bytes:
+        """The image trait and a final PNG frame for the views; returns the PNG."""
+        png = encode_png(self._session.image())
+        self._set_quietly(image=png)
+        self._stream.offer(self._frame_content("png", final=True), png, final=True)
+        return png
+
+    def _after_history_change(self) -> None:
+        self.canvas.send({"type": "clear_path"})  # the last drag's tracked paths no longer apply
+        self._push_points(keep_incomplete=False)
+        self._show_settled_image()
+        self.controls.refresh()
+
+    def _frame_content(self, fmt: str, final: bool) -> dict:
+        points = self._session.points
+        return {
+            "type": "frame",
+            "format": fmt,
+            "step": 0,
+            "handles": [[h[0], h[1]] for h, _ in points],
+            "targets": [[t[0], t[1]] for _, t in points],
+            "distances": [math.dist(h, t) for h, t in points],
+            "final": final,
+        }
+
+    def _provenance(self, session_path: Path) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        g = self._session.generator
+        return {
+            "model": {
+                "name": getattr(g, "name", None) or type(g).__name__,
+                "kind": f"{type(g).__module__}.{type(g).__qualname__}",
+                "resolution": [self._session.height, self._session.width],
+                "init_kwargs": getattr(g, "init_kwargs", None),
+            },
+            "seed": self._session.seed,
+            "truncation_psi": self._session.truncation_psi,
+            "points": [[list(h), list(t)] for h, t in self._session.points],
+            "settings": asdict(self._session.resolved_settings()),
+            "drags": sum(1 for e in self._session.history if e.kind == "drag"),
+            "session_file": session_path.name,
+        }
+
+
+def _drag_failure_message(error: BaseException) -> str:
+    kept = "The image and the history are kept."
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return (
+            f"The drag stopped: the GPU ran out of memory. {kept} Try a smaller model, the CPU "
+            "(DragWidget(..., device='cpu')), or w space instead of w+ (fewer latents to optimize)."
+        )
+    if isinstance(error, (ValueError, DragBusyError)):
+        return f"The drag stopped: {error} {kept}"
+    return f"The drag stopped: {type(error).__name__}: {error}. {kept}"

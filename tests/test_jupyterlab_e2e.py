@@ -1,0 +1,190 @@
+"""End to end: a DragWidget in a real JupyterLab (and Notebook 7) in headless Chromium.
+
+The notebook writes what its kernel sees to state.json after every change, so the test checks the
+session itself, not only pixels. The generator is the toy blob (tests/toygen.py), whose right answer
+is known: dragging a handle on the blob moves the blob.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from jupyter_browser import (
+    chromium,
+    jupyter_server,
+    missing_requirements,
+    open_notebook,
+    read_json,
+    run_cell,
+    wait_for,
+    write_notebook,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+if reason := missing_requirements():
+    pytest.skip(reason, allow_module_level=True)
+
+SCREENSHOT = Path("/tmp/dw_lab.png")
+SIZE = 128
+
+CELL = f"""
+import hashlib, json, os, time
+from pathlib import Path
+from toygen import BlobGenerator
+from dragwidget.widget import DragWidget
+
+w = DragWidget(BlobGenerator({SIZE}, sigma=10.0), seed=1, step_size=0.02)
+w.on_step(lambda record: time.sleep(0.03))  # slow enough that Stop lands mid-drag
+
+def dump(*_):
+    s, stats = w.session, w.frame_stats
+    state = {{
+        "points": s.points, "trait_points": w.canvas.points,
+        "blob": s.generator.blob_centre(s.latent),
+        "image": hashlib.sha1(s.image().tobytes()).hexdigest(),
+        "history": len(s.history), "running": w.canvas.running, "status": w.status,
+        "mask": int((w._paint > 0).sum()), "error": w.error,
+        "sent": stats.sent, "acked": stats.acked,
+    }}
+    Path("state.tmp").write_text(json.dumps(state))
+    os.replace("state.tmp", "state.json")
+
+w.canvas.observe(dump, names=["points", "mask", "running", "image", "error"])
+w.on_step(dump)
+dump()
+w
+"""
+
+
+COUNT_DRAWS = """() => {
+  const ctx = document.querySelector('.dw-image').getContext('2d');
+  const draw = ctx.drawImage.bind(ctx);
+  window.dwDraws = 0;
+  ctx.drawImage = (...args) => { window.dwDraws += 1; return draw(...args); };
+}"""
+
+
+def state(root: Path, **conditions) -> dict | None:
+    """The kernel's latest state if every condition(state) holds."""
+    s = read_json(root / "state.json")
+    if s is None or not all(check(s) for check in conditions.values()):
+        return None
+    return s
+
+
+def canvas_pixels(page) -> str:
+    return page.evaluate("document.querySelector('.dw-image').toDataURL()")
+
+
+def click_center(page, locator) -> None:
+    # A plain mouse click at the button's centre: what a person does, and it does not wait on
+    # playwright's animation-stability checks, which the streaming canvas keeps busy.
+    box = locator.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def button(page, text: str):
+    return page.locator("button.jupyter-button", has_text=text).first
+
+
+# A scripted drag: the cell blocks, acks cannot reach the kernel, frames must stream regardless.
+BLOCKING_CELL = "result = w.drag(max_steps=12)\ndump()\nresult"
+
+
+@pytest.fixture
+def notebook_dir(tmp_path: Path) -> Path:
+    write_notebook(tmp_path / "drag.ipynb", [CELL, BLOCKING_CELL])
+    return tmp_path
+
+
+def test_click_paint_drag_stop_undo_in_jupyterlab(notebook_dir: Path) -> None:
+    root = notebook_dir
+    with jupyter_server(root, "lab") as server, chromium(viewport=(1400, 1200)) as page:
+        open_notebook(page, server, "drag.ipynb")
+        run_cell(page, 0)
+        overlay = page.locator(".dw-overlay")
+        overlay.wait_for(timeout=30_000)
+        start = wait_for(lambda: state(root), what="the kernel's first state")
+        # the view announced itself and drew (and acked) the image it was sent
+        wait_for(lambda: page.evaluate("document.querySelector('.dw-image').width") == SIZE)
+
+        box = overlay.bounding_box()
+        scale = box["width"] / SIZE
+
+        def at(x: float, y: float) -> tuple[float, float]:
+            return box["x"] + (x + 0.5) * scale, box["y"] + (y + 0.5) * scale
+
+        # two clicks: a handle on the blob, its target 40 px to the right
+        bx, by = start["blob"]
+        page.mouse.click(*at(bx, by))
+        page.mouse.click(*at(bx + 40, by))
+        s = wait_for(lambda: state(root, pts=lambda s: s["points"]), what="a point pair")
+        ((handle, target),) = s["points"]
+        assert math.dist(handle, (bx, by)) < 0.5 and math.dist(target, (bx + 40, by)) < 0.5
+
+        # a stroke of the fixed brush in the top-left corner, far from the blob's path
+        click_center(page, page.locator("button.dw-mode-fixed"))
+        page.mouse.move(*at(4, 4))
+        page.mouse.down()
+        page.mouse.move(*at(20, 6), steps=4)
+        page.mouse.move(*at(30, 8), steps=4)
+        page.mouse.up()
+        s = wait_for(lambda: state(root, mask=lambda s: s["mask"] > 0), what="the mask")
+        assert s["error"] == ""
+        click_center(page, page.locator("button.dw-mode-point"))
+        before = canvas_pixels(page)
+
+        # Start: frames arrive, the canvas changes, the kernel's handle walks toward the target
+        click_center(page, button(page, "Start"))
+        moving = wait_for(
+            lambda: state(root, moved=lambda s: s["points"][0][0][0] > bx + 4),
+            timeout=60,
+            what="the handle to move",
+        )
+        assert moving["running"] and moving["sent"] >= 1
+        wait_for(lambda: "step" in page.locator(".dw-status-frame").inner_text(), what="a frame")
+        assert canvas_pixels(page) != before
+
+        # Stop: the drag ends mid-way, committed to the history
+        click_center(page, button(page, "Stop"))
+        stopped = wait_for(
+            lambda: state(root, idle=lambda s: not s["running"]), timeout=30, what="the stop"
+        )
+        assert "stopped after" in stopped["status"], stopped["status"]
+        assert stopped["history"] == 1 and stopped["acked"] >= 1
+        ((handle, _),) = stopped["points"]
+        assert bx + 4 < handle[0] < bx + 39  # moved toward the target, not yet there
+        assert stopped["blob"][0] - bx > 3  # and the blob moved with it
+
+        # Undo: the session and the canvas are back at the start
+        wait_for(lambda: button(page, "Start").is_visible(), what="the Start button")
+        click_center(page, button(page, "Undo"))
+        undone = wait_for(lambda: state(root, undone=lambda s: s["history"] == 0), what="undo")
+        assert undone["image"] == start["image"]
+        wait_for(lambda: canvas_pixels(page) == before, what="the canvas to show the start")
+        page.screenshot(path=str(SCREENSHOT))
+
+        # a blocking drag from a cell streams frames into the view while the cell runs
+        page.evaluate(COUNT_DRAWS)
+        run_cell(page, 1)
+        scripted = wait_for(lambda: state(root, again=lambda s: s["history"] == 1), what="drag()")
+        assert scripted["sent"] - undone["sent"] >= 4
+        wait_for(lambda: page.evaluate("window.dwDraws") >= 4, what="frames drawn")
+
+
+def test_display_click_and_frame_in_notebook7(notebook_dir: Path) -> None:
+    root = notebook_dir
+    with jupyter_server(root, "notebook") as server, chromium() as page:
+        open_notebook(page, server, "drag.ipynb")
+        run_cell(page, 0)
+        overlay = page.locator(".dw-overlay")
+        overlay.wait_for(timeout=30_000)
+        wait_for(lambda: state(root), what="the kernel's first state")
+        box = overlay.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 3, box["y"] + box["height"] / 3)
+        s = wait_for(lambda: state(root, pts=lambda s: s["trait_points"]), what="the click")
+        assert s["trait_points"][0]["target"] is None and s["error"] == ""
+        assert s["acked"] >= 1  # the image sent when the view announced itself was drawn
+        page.screenshot(path="/tmp/dw_nb7.png")
