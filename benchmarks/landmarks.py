@@ -134,9 +134,12 @@ def model_quality(samples: int, early: list[str]) -> None:
     floor = frechet_distance(real_feats, detector.features(to_tensor(real_b)))
     print(f"{'model':34}{'FD':>10}{'confidence':>12}{'shift err px':>14}")
     print(f"{'procedural vs procedural (floor)':34}{floor:10.2f}{real_conf.mean():12.3f}{'':>14}")
-    models = [("shipped (H200, 2.6 min)", None)] + [(f"early: {p}", p) for p in early]
-    for label, path in models:
-        G = load_generator(path)
+    shipped = load_generator()
+    torch.manual_seed(0)
+    untrained = type(shipped)(**shipped.init_kwargs).eval()  # the same model at 0 kimg
+    models = [("untrained (0 kimg)", untrained), ("shipped (34 kimg, H200 2.6 min)", shipped)]
+    models += [(f"early: {path}", load_generator(path)) for path in early]
+    for label, G in models:
         images = np.stack([DragSession(G, seed=s).image() for s in range(samples)])
         x = to_tensor(images)
         marks, conf = detector.detect(x)

@@ -50,24 +50,45 @@ def upfirdn2d(
     """
     n, c, h, w = x.shape
     px0, px1, py0, py1 = _parse_padding(padding)
-    if up > 1:
-        x = x.reshape(n, c, h, 1, w, 1)
-        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
-        x = x.reshape(n, c, h * up, w * up)
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
     if f is None:
+        if up > 1:
+            x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1])
+            x = x.reshape(n, c, h * up, w * up)
+        x = F.pad(x, [px0, px1, py0, py1])  # negative padding crops
         x = x * gain if gain != 1 else x
         return x[:, :, ::down, ::down] if down > 1 else x
     f = f.to(device=x.device, dtype=x.dtype) * (gain ** (f.ndim / 2))
-    if not flip_filter:
+    if flip_filter:
         f = f.flip(list(range(f.ndim)))
+    if up > 1:
+        # Zero insertion followed by a convolution is a transposed convolution with stride `up`:
+        # the same result without multiplying the inserted zeros (a quarter of the work at up=2).
+        x = _transposed(x, f, up, c)
+        kh, kw = (f.shape[0], f.shape[-1])
+        x = F.pad(
+            x,
+            [px0 - kw + 1, px1 - kw + up, py0 - kh + 1, py1 - kh + up],
+        )
+        return x[:, :, ::down, ::down] if down > 1 else x
     # Downsampling is folded into the convolution's stride: the same pixels, a quarter of the work.
+    x = F.pad(x, [px0, px1, py0, py1])
+    f = f.flip(list(range(f.ndim)))  # conv2d correlates; upfirdn2d convolves
     if f.ndim == 2:
         return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c, stride=down)
     x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, f.shape[0]), groups=c, stride=(1, down))
     return F.conv2d(
         x, f[None, None, :, None].expand(c, 1, f.shape[0], 1), groups=c, stride=(down, 1)
+    )
+
+
+def _transposed(x: torch.Tensor, f: torch.Tensor, up: int, c: int) -> torch.Tensor:
+    """The full convolution of the zero-inserted x with f: [(h-1) up + kh, (w-1) up + kw]."""
+    if f.ndim == 2:
+        return F.conv_transpose2d(x, f[None, None].expand(c, 1, *f.shape), stride=up, groups=c)
+    k = f.shape[0]
+    x = F.conv_transpose2d(x, f[None, None, None, :].expand(c, 1, 1, k), stride=(1, up), groups=c)
+    return F.conv_transpose2d(
+        x, f[None, None, :, None].expand(c, 1, k, 1), stride=(up, 1), groups=c
     )
 
 
