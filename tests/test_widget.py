@@ -512,6 +512,12 @@ def test_export_gif_has_one_frame_per_step_plus_the_result(w, tmp_path):
     assert gif.n_frames == result.steps + 1 == 8
     with pytest.raises(ValueError, match="gif or .mp4"):
         w.export(tmp_path / "drag.avi")
+    mp4 = w.export(tmp_path / "drag.mp4")  # imageio-ffmpeg is in the test extra
+    import imageio.v2 as imageio
+
+    with imageio.get_reader(mp4) as reader:
+        frames = [frame for frame in reader]
+    assert len(frames) == result.steps + 1 and frames[0].shape[:2] == (64, 64)
 
 
 def test_a_real_stylegan2_drag_streams_frames():

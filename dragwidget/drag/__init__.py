@@ -6,6 +6,7 @@ from dragwidget.drag.session import (
     DragSession,
     HistoryEntry,
     StepRecord,
+    preferred_device,
 )
 from dragwidget.drag.settings import DragSettings, ResolvedSettings
 
@@ -17,4 +18,5 @@ __all__ = [
     "HistoryEntry",
     "ResolvedSettings",
     "StepRecord",
+    "preferred_device",
 ]

@@ -93,6 +93,15 @@ def image_to_uint8(img: torch.Tensor) -> np.ndarray:
     return img[:3].permute(1, 2, 0).cpu().numpy()
 
 
+def preferred_device() -> torch.device:
+    """CUDA when there is a GPU, else Apple's MPS, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
 def latent_from_seed(
     generator: torch.nn.Module, seed: int, truncation_psi: float, device: torch.device
 ) -> torch.Tensor:

@@ -23,7 +23,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from dragwidget.drag import DragBusyError, DragResult, DragSession, StepRecord
+from dragwidget.drag import (
+    DragBusyError,
+    DragResult,
+    DragSession,
+    StepRecord,
+    preferred_device,
+)
 from dragwidget.widget import editing
 from dragwidget.widget.canvas import MODES, DragCanvas
 from dragwidget.widget.controls import ControlPanel
@@ -75,7 +81,11 @@ class DragWidget(ipywidgets.HBox):
 
                 generator = load_generator()
             session = DragSession(
-                generator, seed, truncation_psi=truncation_psi, device=device, **settings
+                generator,
+                seed,
+                truncation_psi=truncation_psi,
+                device=device or preferred_device(),
+                **settings,
             )
         elif generator is not None or settings:
             raise ValueError("pass either a session or a generator (with settings), not both")
