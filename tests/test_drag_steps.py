@@ -109,3 +109,16 @@ def test_adam_matches_torch_adam():
         theirs.grad = grad.clone()
         reference.step()
     assert torch.allclose(ours, theirs, atol=1e-6)
+
+
+def test_distance_map_is_zero_at_the_reference_and_matches_sampling():
+    features = smooth_random_map(size=16)
+    point = torch.tensor([[20.0, 37.0]])
+    reference = steps.sample_features(features, point, (64, 64))[0]
+    distances = steps.distance_map(features, reference, (64, 64), metric="l1")
+    assert distances.shape == (64, 64)
+    assert distances[37, 20] < 1e-4 and distances.mean() > 100 * distances[37, 20]
+    other = steps.sample_features(features, torch.tensor([[5.0, 9.0]]), (64, 64))[0]
+    assert torch.isclose(distances[9, 5], (other - reference).abs().sum(), atol=1e-4)
+    with pytest.raises(ValueError, match="metric"):
+        steps.distance_map(features, reference, (64, 64), metric="cos")

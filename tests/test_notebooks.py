@@ -11,7 +11,6 @@ nbformat = pytest.importorskip("nbformat")
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-DEFAULT_MODEL = REPO / "dragwidget" / "checkpoints" / "default" / "generator.safetensors"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -29,8 +28,6 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
 def test_notebook_runs_headless(
     path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not DEFAULT_MODEL.exists():
-        pytest.skip(f"{DEFAULT_MODEL.relative_to(REPO)} is not there yet (the default model)")
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(path, as_version=4)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))

@@ -264,3 +264,14 @@ def test_a_nan_step_is_refused_and_the_last_good_state_kept():
         G.synthesis.scale.fill_(8.0)
     session.finish()
     assert len(session.history) == 1 and torch.equal(session.latent, good)
+
+
+def test_feature_distances_find_the_point_and_its_blob():
+    G, session = blob_session()
+    cx, cy = G.blob_centre(session.latent)
+    distances = session.feature_distances((round(cx), round(cy)))
+    assert distances.shape == (64, 64)
+    y, x = np.unravel_index(distances.argmin(), distances.shape)
+    assert abs(x - round(cx)) <= 1 and abs(y - round(cy)) <= 1
+    with pytest.raises(ValueError, match="outside the image"):
+        session.feature_distances((99, 0))

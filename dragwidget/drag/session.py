@@ -391,6 +391,24 @@ class DragSession:
         pixels = cache[1].copy()
         return Image.fromarray(pixels) if format == "pil" else pixels
 
+    def feature_distances(self, point: Sequence[float], metric: str | None = None) -> np.ndarray:
+        """How far each pixel's feature is from the feature at `point`, on the current image.
+
+        [H, W] float32: low where the generator "sees" the same thing as at the point. Point
+        tracking searches this map near the handle; shown whole, it explains why tracking works.
+        """
+        x, y = self._check_point(point, "point")
+        cfg = self.resolved_settings()
+        with torch.no_grad():
+            _, features = self.generator.synthesis(
+                self.latent, feature_layer=cfg.feature_layer, with_image=False
+            )
+            features = features.float()
+            size = (self.height, self.width)
+            reference = steps.sample_features(features, torch.tensor([[x, y]]).to(features), size)
+            distances = steps.distance_map(features, reference[0], size, metric or cfg.tracking)
+        return distances.cpu().numpy()
+
     def new_image(self, seed: int) -> None:
         """Start over from another seed (points are cleared); undo brings the old image back."""
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:

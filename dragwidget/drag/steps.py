@@ -30,6 +30,22 @@ def sample_features(
     return sampled[0, :, :, 0].t().reshape(*points.shape[:-1], features.shape[1])
 
 
+def distance_map(
+    features: torch.Tensor, reference: torch.Tensor, img_size: tuple[int, int], metric: str = "l1"
+) -> torch.Tensor:
+    """Distance of the feature at every image pixel to `reference` [C]: [H, W].
+
+    What point tracking minimises, over the whole image instead of a window: teaching material.
+    """
+    full = F.interpolate(features, size=img_size, mode="bilinear", align_corners=False)[0]
+    difference = full - reference.to(full.dtype)[:, None, None]
+    if metric == "l1":
+        return difference.abs().sum(dim=0)
+    if metric == "l2":
+        return difference.square().sum(dim=0).sqrt()
+    raise ValueError(f"metric must be 'l1' or 'l2', not {metric!r}")
+
+
 def disc_offsets(radius: float, device: torch.device | None = None) -> torch.Tensor:
     """Integer (dx, dy) offsets of the pixels within `radius` of a point: [M, 2]."""
     r = int(radius)
