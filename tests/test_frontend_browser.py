@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 
 import pytest
+from jupyter_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 WIDGET_JS = Path(__file__).resolve().parents[1] / "dragwidget" / "static" / "widget.js"
 ORIGIN = "http://dw.test"
 SCREENSHOT = Path("/tmp/dw_frontend.png")
@@ -89,16 +89,6 @@ document.addEventListener("keydown", (e) => {
 window.harnessReady = true;
 </script></body></html>"""
 
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-extensions",
-    "--no-first-run",
-]
-
 
 def encode(img, fmt):
     buf = io.BytesIO()
@@ -142,7 +132,7 @@ BASE_ATTRS = {
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 

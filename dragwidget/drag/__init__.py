@@ -6,6 +6,7 @@ from dragwidget.drag.session import (
     DragSession,
     HistoryEntry,
     StepRecord,
+    check_point,
     preferred_device,
 )
 from dragwidget.drag.settings import DragSettings, ResolvedSettings
@@ -18,5 +19,6 @@ __all__ = [
     "HistoryEntry",
     "ResolvedSettings",
     "StepRecord",
+    "check_point",
     "preferred_device",
 ]

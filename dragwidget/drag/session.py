@@ -93,6 +93,22 @@ def image_to_uint8(img: torch.Tensor) -> np.ndarray:
     return img[:3].permute(1, 2, 0).cpu().numpy()
 
 
+def check_point(point: Sequence[float], width: int, height: int, name: str = "point") -> Point:
+    """(x, y) as two finite floats inside a width x height image (pixel centres at integers)."""
+    try:
+        x, y = (float(v) for v in point)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair of numbers (x, y), not {point!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValueError(f"{name} ({x}, {y}) is not a finite point")
+    if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
+        raise ValueError(
+            f"{name} ({x:g}, {y:g}) is outside the image: x must be in [0, {width - 1}] "
+            f"and y in [0, {height - 1}]"
+        )
+    return (x, y)
+
+
 def preferred_device() -> torch.device:
     """CUDA when there is a GPU, else Apple's MPS, else the CPU."""
     if torch.cuda.is_available():
@@ -618,18 +634,7 @@ class DragSession:
         return [math.dist(h, t) for h, t in self._points]
 
     def _check_point(self, point: Sequence[float], name: str) -> Point:
-        try:
-            x, y = (float(v) for v in point)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a pair of numbers (x, y), not {point!r}") from None
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise ValueError(f"{name} ({x}, {y}) is not a finite point")
-        if not (0 <= x <= self.width - 1 and 0 <= y <= self.height - 1):
-            raise ValueError(
-                f"{name} ({x:g}, {y:g}) is outside the image: x must be in [0, {self.width - 1}] "
-                f"and y in [0, {self.height - 1}]"
-            )
-        return (x, y)
+        return check_point(point, self.width, self.height, name)
 
     def _check_index(self, index: int) -> None:
         if not isinstance(index, int) or not -len(self._points) <= index < len(self._points):

@@ -21,6 +21,7 @@ from torch import nn
 
 from dragwidget.networks.ops import (
     bias_act,
+    downsample2d,
     normalize_2nd_moment,
     setup_filter,
     upfirdn2d,
@@ -242,7 +243,11 @@ class ToRGBLayer(nn.Module):
 
 
 class Conv2dLayer(nn.Module):
-    """Plain conv with equalized learning rate; here only the resnet skip (1x1, upsampling)."""
+    """Plain conv with equalized learning rate, bias, activation and clamp.
+
+    up=2 (1x1 only: the generator's resnet skip) convolves, then upsamples through the low-pass
+    filter; down=2 (the discriminator) blurs, then convolves with stride 2.
+    """
 
     def __init__(
         self,
@@ -250,21 +255,41 @@ class Conv2dLayer(nn.Module):
         out_channels: int,
         kernel_size: int,
         bias: bool = True,
+        activation: str = "linear",
         up: int = 1,
+        down: int = 1,
         resample_filter: torch.Tensor | None = None,
+        conv_clamp: float | None = None,
     ):
         super().__init__()
-        self.up = up
+        if up not in (1, 2) or down not in (1, 2) or (up == 2 and kernel_size != 1):
+            raise ValueError(
+                f"supported: up=2 with 1x1 kernels, or down=2; not up={up}, down={down}"
+            )
+        self.kernel_size, self.up, self.down = kernel_size, up, down
+        self.activation, self.conv_clamp = activation, conv_clamp
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
+        if resample_filter is None:
+            resample_filter = setup_filter(LOW_PASS_TAPS)
         self.register_buffer("resample_filter", resample_filter.clone())
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.act_gain = math.sqrt(2) if activation in ("lrelu", "relu") else 1.0
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        x = F.conv2d(x, (self.weight * self.weight_gain).to(x.dtype))
-        if self.up > 1:
-            x = upsample2d(x, self.resample_filter, up=self.up)
-        return bias_act(x, self.bias, gain=gain)
+        w = (self.weight * self.weight_gain).to(x.dtype)
+        if self.down == 2 and self.kernel_size == 1:
+            x = F.conv2d(downsample2d(x, self.resample_filter), w)
+        elif self.down == 2:
+            # Blur to H + k - 2 pixels so that a valid stride-2 conv lands on exactly H / 2.
+            pad = (self.kernel_size - 1 + self.resample_filter.shape[-1] - 2) // 2
+            x = F.conv2d(upfirdn2d(x, self.resample_filter, padding=pad), w, stride=2)
+        else:
+            x = F.conv2d(x, w, padding=self.kernel_size // 2)
+            if self.up == 2:
+                x = upsample2d(x, self.resample_filter)
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
 
 class SynthesisBlock(nn.Module):
@@ -472,7 +497,14 @@ class SynthesisNetwork(nn.Module):
 
 
 class Generator(nn.Module):
-    """z -> ws (mapping) -> image (synthesis); constructed from the official pickles' kwargs."""
+    """z -> ws (mapping) -> image (synthesis); constructed from the official pickles' kwargs.
+
+    StyleGAN3's generator is this one with another synthesis network (see stylegan3.py).
+    """
+
+    synthesis_network: type[nn.Module] = SynthesisNetwork
+    default_mapping_kwargs: dict[str, Any] = {}
+    flat_synthesis_kwargs = False  # StyleGAN3 pickles keep them beside z_dim instead
 
     def __init__(
         self,
@@ -495,13 +527,20 @@ class Generator(nn.Module):
             "img_resolution": img_resolution,
             "img_channels": img_channels,
             "mapping_kwargs": mapping_kwargs,
-            "synthesis_kwargs": synthesis_kwargs,
         }
+        if self.flat_synthesis_kwargs:
+            self.init_kwargs.update(synthesis_kwargs)
+        else:
+            self.init_kwargs["synthesis_kwargs"] = synthesis_kwargs
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
+        self.synthesis = self.synthesis_network(
+            w_dim, img_resolution, img_channels, **synthesis_kwargs
+        )
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **mapping_kwargs)
+        self.mapping = MappingNetwork(
+            z_dim, c_dim, w_dim, self.num_ws, **{**self.default_mapping_kwargs, **mapping_kwargs}
+        )
 
     def forward(
         self,
@@ -510,7 +549,16 @@ class Generator(nn.Module):
         truncation_psi: float = 1.0,
         truncation_cutoff: int | None = None,
         noise_mode: str = "const",
+        update_emas: bool = False,
         **synthesis_kwargs: Any,
-    ) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, **synthesis_kwargs)
+    ) -> torch.Tensor | tuple[torch.Tensor | None, torch.Tensor]:
+        ws = self.mapping(
+            z,
+            c,
+            truncation_psi=truncation_psi,
+            truncation_cutoff=truncation_cutoff,
+            update_emas=update_emas,
+        )
+        return self.synthesis(
+            ws, noise_mode=noise_mode, update_emas=update_emas, **synthesis_kwargs
+        )

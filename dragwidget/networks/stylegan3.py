@@ -29,8 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dragwidget.networks import stylegan2
 from dragwidget.networks.ops import bias_act, upfirdn2d
-from dragwidget.networks.stylegan2 import FullyConnectedLayer, MappingNetwork
+from dragwidget.networks.stylegan2 import FullyConnectedLayer
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -549,7 +550,7 @@ class SynthesisNetwork(nn.Module):
 # --- The generator --------------------------------------------------------------------------------
 
 
-class Generator(nn.Module):
+class Generator(stylegan2.Generator):
     """z -> ws (mapping) -> image (synthesis); constructed from the official pickles' kwargs.
 
     StyleGAN3 pickles keep the synthesis arguments flat beside z_dim etc. (channel_base,
@@ -557,54 +558,6 @@ class Generator(nn.Module):
     them, is accepted too. The mapping network is StyleGAN2's, with 2 layers by default.
     """
 
-    def __init__(
-        self,
-        z_dim: int = 512,
-        c_dim: int = 0,
-        w_dim: int = 512,
-        img_resolution: int = 512,
-        img_channels: int = 3,
-        mapping_kwargs: dict | None = None,
-        synthesis_kwargs: dict | None = None,
-        **extra_synthesis_kwargs: Any,
-    ):
-        super().__init__()
-        mapping_kwargs = dict(mapping_kwargs or {})
-        synthesis_kwargs = {**(synthesis_kwargs or {}), **extra_synthesis_kwargs}
-        self.init_kwargs = {
-            "z_dim": z_dim,
-            "c_dim": c_dim,
-            "w_dim": w_dim,
-            "img_resolution": img_resolution,
-            "img_channels": img_channels,
-            "mapping_kwargs": mapping_kwargs,
-            **synthesis_kwargs,
-        }
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(
-            z_dim, c_dim, w_dim, self.num_ws, **{"num_layers": 2, **mapping_kwargs}
-        )
-
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-        noise_mode: str = "const",
-        update_emas: bool = False,
-        **synthesis_kwargs: Any,
-    ) -> torch.Tensor | tuple[torch.Tensor | None, torch.Tensor]:
-        ws = self.mapping(
-            z,
-            c,
-            truncation_psi=truncation_psi,
-            truncation_cutoff=truncation_cutoff,
-            update_emas=update_emas,
-        )
-        return self.synthesis(
-            ws, noise_mode=noise_mode, update_emas=update_emas, **synthesis_kwargs
-        )
+    synthesis_network = SynthesisNetwork
+    default_mapping_kwargs = {"num_layers": 2}
+    flat_synthesis_kwargs = True

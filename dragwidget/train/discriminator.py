@@ -12,49 +12,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from dragwidget.networks.ops import bias_act, downsample2d, setup_filter, upfirdn2d
-from dragwidget.networks.stylegan2 import LOW_PASS_TAPS, FullyConnectedLayer
-
-
-class Conv2dLayer(nn.Module):
-    """Equalized-lr conv, optional down=2 (low-pass filter, then stride 2), bias, activation."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        bias: bool = True,
-        activation: str = "linear",
-        down: int = 1,
-        conv_clamp: float | None = None,
-    ):
-        super().__init__()
-        if down not in (1, 2):
-            raise ValueError(f"down must be 1 or 2, not {down}")
-        self.kernel_size, self.down = kernel_size, down
-        self.activation, self.conv_clamp = activation, conv_clamp
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
-        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size * kernel_size)
-        self.register_buffer("resample_filter", setup_filter(LOW_PASS_TAPS))
-
-    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        w = (self.weight * self.weight_gain).to(x.dtype)
-        if self.down == 1:
-            x = F.conv2d(x, w, padding=self.kernel_size // 2)
-        elif self.kernel_size == 1:
-            x = F.conv2d(downsample2d(x, self.resample_filter), w)
-        else:
-            # Blur to H + k - 2 pixels so that a valid stride-2 conv lands on exactly H / 2.
-            pad = (self.kernel_size - 1 + self.resample_filter.shape[-1] - 2) // 2
-            x = F.conv2d(upfirdn2d(x, self.resample_filter, padding=pad), w, stride=2)
-        act_gain = math.sqrt(2) if self.activation == "lrelu" else 1.0
-        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
-        return bias_act(x, self.bias, act=self.activation, gain=act_gain * gain, clamp=clamp)
+from dragwidget.networks.stylegan2 import Conv2dLayer, FullyConnectedLayer
 
 
 class DiscriminatorBlock(nn.Module):

@@ -10,24 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from dragwidget.drag import check_point
+
 Point = tuple[float, float]
 Pair = tuple[Point, Point | None]
 
 UNPAINTED, FLEXIBLE, FIXED = 0, 1, 2
 STROKE_VALUES = {"flexible": FLEXIBLE, "fixed": FIXED, "erase": UNPAINTED}
-
-
-def check_xy(value: Any, width: int, height: int, what: str) -> Point:
-    """Two finite numbers inside the image (pixel centres at integer coordinates)."""
-    try:
-        x, y = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be two numbers [x, y], not {value!r}") from None
-    if not (math.isfinite(x) and math.isfinite(y)):
-        raise ValueError(f"{what} must be two finite numbers, not {value!r}")
-    if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
-        raise ValueError(f"{what} ({x:g}, {y:g}) is outside the {width}x{height} image")
-    return (x, y)
 
 
 def parse_points(value: Any, width: int, height: int) -> list[Pair]:
@@ -38,10 +27,10 @@ def parse_points(value: Any, width: int, height: int) -> list[Pair]:
     for i, item in enumerate(value, start=1):
         if not isinstance(item, dict) or "handle" not in item:
             raise ValueError(f"point {i} must look like {{handle: [x, y], target: [x, y] or null}}")
-        handle = check_xy(item["handle"], width, height, f"point {i}'s handle")
+        handle = check_point(item["handle"], width, height, f"point {i}'s handle")
         target = item.get("target")
         if target is not None:
-            target = check_xy(target, width, height, f"point {i}'s target")
+            target = check_point(target, width, height, f"point {i}'s target")
         pairs.append((handle, target))
     return pairs
 

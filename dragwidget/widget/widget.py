@@ -28,6 +28,7 @@ from dragwidget.drag import (
     DragResult,
     DragSession,
     StepRecord,
+    check_point,
     preferred_device,
 )
 from dragwidget.widget import editing
@@ -184,8 +185,8 @@ class DragWidget(ipywidgets.HBox):
             w, h = self._session.width, self._session.height
             checked = [
                 (
-                    editing.check_xy(p[0], w, h, f"point {i}'s handle"),
-                    editing.check_xy(p[1], w, h, f"point {i}'s target"),
+                    check_point(p[0], w, h, f"point {i}'s handle"),
+                    check_point(p[1], w, h, f"point {i}'s target"),
                 )
                 for i, p in enumerate(pairs, start=1)
             ]
