@@ -533,3 +533,16 @@ def test_a_real_stylegan2_drag_streams_frames():
         assert "DragWidget(Generator 64x64, seed=3, 1 point(s), 1 drag(s)" in repr(w)
     finally:
         w.close()
+
+
+def test_a_picture_from_disk_opens_for_editing(w, tmp_path):
+    picture = tmp_path / "picture.png"
+    w.image.save(picture)  # a picture the model can draw, so the fit can be checked
+    edit = DragWidget.from_image(picture, BlobGenerator(64), steps=60)
+    try:
+        assert edit.session.seed is None
+        difference = np.abs(edit.session.image().astype(int) - np.asarray(w.image).astype(int))
+        assert difference.mean() < 6
+        assert decode(edit.canvas.image).size == (64, 64)
+    finally:
+        edit.close()

@@ -166,6 +166,28 @@ class DragSession:
             self.seed = None
             self._ws = self._check_latent(latent)
 
+    @classmethod
+    def from_image(
+        cls,
+        generator: torch.nn.Module,
+        image: Image.Image | np.ndarray,
+        steps: int = 200,
+        *,
+        device: str | torch.device | None = None,
+        on_step: Callable[[int, float], None] | None = None,
+        **settings: Any,
+    ) -> DragSession:
+        """Edit a picture: start from the latent whose image is closest to it (GAN inversion).
+
+        The result is the picture as this generator can draw it; `steps` of w, then of w+.
+        """
+        from dragwidget.drag.projection import project
+
+        if device is not None:
+            generator = generator.to(device)
+        ws = project(generator.eval().requires_grad_(False), image, steps, on_step=on_step)
+        return cls(generator, latent=ws, device=device, **settings)
+
     # ----- settings -----------------------------------------------------------------------------
 
     def update_settings(self, **changes: Any) -> None:

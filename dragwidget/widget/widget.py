@@ -122,6 +122,27 @@ class DragWidget(ipywidgets.HBox):
         )
 
     @classmethod
+    def from_image(
+        cls,
+        image: Image.Image | np.ndarray | str | Path,
+        generator: torch.nn.Module | None = None,
+        steps: int = 200,
+        device: str | torch.device | None = None,
+        **settings: Any,
+    ) -> DragWidget:
+        """A widget editing a picture (a path, PIL image or uint8 array), inverted into G."""
+        if isinstance(image, (str, Path)):
+            image = Image.open(image)
+        if generator is None:
+            from dragwidget.checkpoints import load_generator
+
+            generator = load_generator()
+        session = DragSession.from_image(
+            generator, image, steps, device=device or preferred_device(), **settings
+        )
+        return cls(session=session)
+
+    @classmethod
     def load(
         cls, path: str | Path, generator: torch.nn.Module | None = None, device: Any = None
     ) -> DragWidget:
