@@ -6,8 +6,7 @@ landmarks to b's, detect again on the result, and report the mean distance (MD, 
 procedural faces, never on the generator, so it judges independently.
 
     python benchmarks/landmarks.py --quick            # CPU, a few minutes
-    python benchmarks/landmarks.py --pairs 20         # the figures in the README
-    python benchmarks/landmarks.py --figure docs/drag_example.png
+    python benchmarks/landmarks.py --pairs 5          # the figures in the README
 
 Also run: model quality (--quality), which prints the detector's held-out error, its confidence
 and shift consistency on generated images, and Fréchet distances in its feature space.
@@ -96,9 +95,7 @@ def run_protocol(pairs: int, max_steps: int, variants: list[str]) -> None:
                     f"{outcome.md_after:5.2f} px, {outcome.steps} steps, {outcome.seconds:.1f} s",
                     flush=True,
                 )
-    print(
-        f"\nMean distance (px, 128 px images; mean ± sd over {pairs} pairs), max {max_steps} steps"
-    )
+    print(f"\nMD (px of 128 px images; mean ± sd over {pairs} pairs), at most {max_steps} steps")
     print(
         f"{'method':22}"
         + "".join(f"{label:>16}" for label in counts)
@@ -152,37 +149,6 @@ def model_quality(samples: int, early: list[str]) -> None:
         print(f"{label:34}{fd:10.2f}{conf.mean():12.3f}{shift_err:14.2f}")
 
 
-def figure(path: str, max_steps: int) -> None:
-    """Before / after of one five-landmark drag, for the README."""
-    from PIL import Image, ImageDraw
-
-    G, detector = load_generator(), load_detector()
-    session = DragSession(G, seed=1000)
-    target_image = DragSession(G, seed=1001).image()
-    handles = detect(detector, session.image())
-    targets = detect(detector, target_image)
-    subset = [0, 3, 6, 9, 12][: len(handles)]
-    for k in subset:
-        session.add_point(np.clip(handles[k], 0, 127), np.clip(targets[k], 0, 127))
-    before = session.image("pil")
-    session.run(max_steps=max_steps)
-    after = session.image("pil")
-    scale = 3
-    canvas = Image.new("RGB", (128 * scale * 2 + 8, 128 * scale), "white")
-    for i, img in enumerate([before, after]):
-        big = img.resize((128 * scale, 128 * scale), Image.NEAREST)
-        draw = ImageDraw.Draw(big)
-        for k in subset:
-            hx, hy = (handles[k] + 0.5) * scale
-            tx, ty = (targets[k] + 0.5) * scale
-            draw.line([hx, hy, tx, ty], fill="white", width=2)
-            draw.ellipse([hx - 5, hy - 5, hx + 5, hy + 5], fill="red")
-            draw.ellipse([tx - 5, ty - 5, tx + 5, ty + 5], fill="blue")
-        canvas.paste(big, (i * (128 * scale + 8), 0))
-    canvas.save(path)
-    print(f"wrote {path}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 pairs, 100 steps: a few minutes")
@@ -192,12 +158,8 @@ def main() -> None:
     parser.add_argument("--quality", action="store_true", help="print model-quality figures")
     parser.add_argument("--samples", type=int, default=200, help="images per set for --quality")
     parser.add_argument("--early", nargs="*", default=[], help="earlier checkpoints to compare")
-    parser.add_argument("--figure", help="write a before/after PNG here and exit")
     args = parser.parse_args()
     torch.set_grad_enabled(True)
-    if args.figure:
-        figure(args.figure, args.steps)
-        return
     if args.quality:
         model_quality(args.samples, args.early)
         return

@@ -1,0 +1,96 @@
+"""The README's picture: the widget on the default model in a real JupyterLab, after one drag.
+
+python benchmarks/screenshot.py benchmarks/results/widget.png
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import numpy as np  # noqa: E402
+from jupyter_browser import (  # noqa: E402
+    chromium,
+    jupyter_server,
+    open_notebook,
+    run_cell,
+    write_notebook,
+)
+from PIL import Image, ImageDraw  # noqa: E402
+
+from dragwidget import DragSession, load_generator  # noqa: E402
+from dragwidget.datasets.faces import face_grid  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+CELLS = [
+    "from dragwidget import DragWidget\n"
+    "w = DragWidget(seed=4)\n"
+    "w.add_point((52, 70), (40, 60))\n"
+    "w.add_point((76, 70), (90, 60))\n"
+    "w",
+    "w.drag(max_steps=40)",
+]
+
+
+def widget_screenshot(out: Path) -> None:
+    """The widget on the default model in JupyterLab, after a scripted two-point drag."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_notebook(root / "demo.ipynb", CELLS)
+        with jupyter_server(root) as server, chromium((1500, 1100)) as page:
+            open_notebook(page, server, "demo.ipynb")
+            run_cell(page, 0)
+            run_cell(page, 1, timeout=300)
+            time.sleep(1.5)
+            output = page.locator(".jp-Notebook .jp-CodeCell").nth(0).locator(".jp-OutputArea")
+            output.scroll_into_view_if_needed()
+            output.screenshot(path=str(out))
+
+
+def samples(out: Path, count: int = 8) -> None:
+    G = load_generator()
+    Image.fromarray(np.concatenate([DragSession(G, seed=s).image() for s in range(count)], 1)).save(
+        out, optimize=True
+    )
+
+
+def drag_example(out: Path, scale: int = 3) -> None:
+    """Seed 4, both sides of the head pulled outward: before, after, with the points drawn."""
+    session = DragSession(load_generator(), seed=4)
+    pairs = [((40, 64), (28, 64)), ((88, 64), (100, 64))]
+    for handle, target in pairs:
+        session.add_point(handle, target)
+    before = session.image("pil")
+    session.run(max_steps=150)
+    after = session.image("pil")
+    size = before.width * scale
+    canvas = Image.new("RGB", (2 * size + 8, size), "white")
+    for i, img in enumerate([before, after]):
+        big = img.resize((size, size), Image.NEAREST)
+        draw = ImageDraw.Draw(big)
+        for (hx, hy), (tx, ty) in pairs:
+            h = [(hx + 0.5) * scale, (hy + 0.5) * scale]
+            t = [(tx + 0.5) * scale, (ty + 0.5) * scale]
+            draw.line(h + t, fill="white", width=2)
+            draw.ellipse([h[0] - 5, h[1] - 5, h[0] + 5, h[1] + 5], fill="red")
+            draw.ellipse([t[0] - 5, t[1] - 5, t[0] + 5, t[1] + 5], fill="blue")
+        canvas.paste(big, (i * (size + 8), 0))
+    canvas.save(out, optimize=True)
+
+
+def main() -> None:
+    RESULTS.mkdir(exist_ok=True)
+    face_grid(list(range(12)), 96, columns=6).save(RESULTS / "faces.png", optimize=True)
+    samples(RESULTS / "samples.png")
+    drag_example(RESULTS / "drag_example.png")
+    widget_screenshot(RESULTS / "widget.png")
+    print(f"wrote {RESULTS}/{{faces,samples,drag_example,widget}}.png")
+
+
+if __name__ == "__main__":
+    main()
