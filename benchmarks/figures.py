@@ -70,10 +70,11 @@ def drag_example(out: Path, scale: int = 3) -> None:
     after = session.image("pil")
     size = before.width * scale
     canvas = Image.new("RGB", (2 * size + 8, size), "white")
-    for i, img in enumerate([before, after]):
+    # Before: where the handles were put; after: where tracking found them at the end.
+    for i, (img, points) in enumerate([(before, pairs), (after, session.points)]):
         big = img.resize((size, size), Image.NEAREST)
         draw = ImageDraw.Draw(big)
-        for (hx, hy), (tx, ty) in pairs:
+        for (hx, hy), (tx, ty) in points:
             h = [(hx + 0.5) * scale, (hy + 0.5) * scale]
             t = [(tx + 0.5) * scale, (ty + 0.5) * scale]
             draw.line(h + t, fill="white", width=2)
@@ -92,5 +93,12 @@ def main() -> None:
     print(f"wrote {RESULTS}/{{faces,samples,drag_example,widget}}.png")
 
 
+def only(name: str) -> None:
+    """One figure: python benchmarks/figures.py drag_example"""
+    {"drag_example": drag_example, "samples": samples, "widget": widget_screenshot}[name](
+        RESULTS / f"{name}.png"
+    )
+
+
 if __name__ == "__main__":
-    main()
+    only(sys.argv[1]) if len(sys.argv) > 1 else main()
