@@ -535,12 +535,15 @@ def draw_landmarks(
     return im
 
 
-def face_grid(seeds: Sequence[int], size: int = 128, columns: int | None = None) -> Image.Image:
-    """A contact sheet of the faces of `seeds`, to look at the world in a notebook."""
+def face_grid(
+    seeds: Sequence[int | FaceParams], size: int = 128, columns: int | None = None
+) -> Image.Image:
+    """A contact sheet of the faces of `seeds` (or FaceParams), to look at in a notebook."""
+    seeds = list(seeds)
     columns = columns or math.ceil(math.sqrt(len(seeds)))
     rows = math.ceil(len(seeds) / columns)
     sheet = Image.new("RGB", (columns * size, rows * size), (255, 255, 255))
     for i, seed in enumerate(seeds):
-        image, _ = render_face(int(seed), size)
+        image, _ = render_face(seed if isinstance(seed, FaceParams) else int(seed), size)
         sheet.paste(Image.fromarray(image), ((i % columns) * size, (i // columns) * size))
     return sheet
