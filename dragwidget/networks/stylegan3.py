@@ -379,6 +379,16 @@ def synthesis_bands(
     ]
 
 
+BAND_ARGUMENTS = (
+    "channel_base",
+    "channel_max",
+    "first_cutoff",
+    "first_stopband",
+    "last_stopband_rel",
+    "margin_size",
+)
+
+
 # --- The synthesis network ------------------------------------------------------------------------
 
 
@@ -395,34 +405,27 @@ class SynthesisNetwork(nn.Module):
         w_dim: int,
         img_resolution: int,
         img_channels: int,
-        channel_base: int = 32768,
-        channel_max: int = 512,
         num_layers: int = 14,
         num_critical: int = 2,
-        first_cutoff: float = 2,
-        first_stopband: float = 2**2.1,
-        last_stopband_rel: float = 2**0.3,
-        margin_size: int = 10,
         output_scale: float = 0.25,
         num_fp16_res: int = 4,
-        **layer_kwargs: Any,
+        **kwargs: Any,
     ):
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         self.num_layers, self.num_critical = num_layers, num_critical
         self.output_scale = output_scale
         self.num_ws = num_layers + 2
+        # The schedule's arguments (channel_base, first_cutoff, ...) go to synthesis_bands, which
+        # holds their defaults; the rest (conv_kernel, use_radial_filters, ...) to the layers.
+        band_kwargs = {k: kwargs.pop(k) for k in BAND_ARGUMENTS if k in kwargs}
+        layer_kwargs = kwargs
         self.bands = synthesis_bands(
             img_resolution,
             img_channels,
-            channel_base=channel_base,
-            channel_max=channel_max,
             num_layers=num_layers,
             num_critical=num_critical,
-            first_cutoff=first_cutoff,
-            first_stopband=first_stopband,
-            last_stopband_rel=last_stopband_rel,
-            margin_size=margin_size,
+            **band_kwargs,
         )
         first = self.bands[0]
         self.input = SynthesisInput(
