@@ -259,6 +259,48 @@ def test_right_click_and_alt_click_remove_a_pair(page):
     assert len(page.evaluate("model.sets")) == 2
 
 
+@pytest.fixture
+def touch_page(browser):
+    yield from open_page(browser, has_touch=True)
+
+
+def touch(cdp, kind, xy=None):
+    """A real touch through the DevTools protocol: Chromium makes touch pointer events of it."""
+    points = [] if kind == "touchEnd" else [{"x": xy[0], "y": xy[1]}]
+    cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+
+def test_a_long_press_removes_a_pair_and_a_short_one_or_a_drag_does_not(touch_page):
+    page = touch_page
+    pts = [{"handle": [20, 20], "target": [60, 20]}, {"handle": [20, 150], "target": [60, 150]}]
+    box, scale = mount(page, points=pts)
+    cdp = page.context.new_cdp_session(page)
+    touch(cdp, "touchStart", at(box, scale, 60, 20))  # a tap: nothing changes
+    touch(cdp, "touchEnd")
+    page.wait_for_timeout(800)
+    assert attr(page, "points") == pts
+    touch(cdp, "touchStart", at(box, scale, 20, 150))  # held: the second pair goes
+    page.wait_for_timeout(800)
+    assert attr(page, "points") == pts[:1]
+    touch(cdp, "touchEnd")
+    touch(cdp, "touchStart", at(box, scale, 60, 20))  # pressed and dragged at once: a move
+    touch(cdp, "touchMove", at(box, scale, 90, 40))
+    page.wait_for_timeout(800)
+    touch(cdp, "touchEnd")
+    assert attr(page, "points") == [{"handle": [20, 20], "target": [90, 40]}]
+    assert len(page.evaluate("model.sets")) == 2
+
+
+def test_a_held_mouse_button_on_a_point_never_removes_it(page):
+    pts = [{"handle": [20, 20], "target": [60, 20]}]
+    box, scale = mount(page, points=pts)
+    page.mouse.move(*at(box, scale, 60, 20))
+    page.mouse.down()
+    page.wait_for_timeout(800)
+    page.mouse.up()
+    assert attr(page, "points") == pts and page.evaluate("model.sets") == []
+
+
 def test_brush_stroke_sends_one_int16_message_along_the_path(page):
     box, scale = mount(page, mode="flexible", brush_radius=5, show_mask=True)
     page.mouse.move(*at(box, scale, 20, 50))

@@ -158,7 +158,7 @@ var MODES = [
     mode: "point",
     label: "Points",
     key: "P",
-    title: "Click a handle, then its target. Drag a point to move it; right-click removes its pair."
+    title: "Click a handle, then its target. Drag a point to move it; right-click or a long press removes its pair."
   },
   { mode: "flexible", label: "Flexible", key: "B", title: "Paint the area that may change" },
   { mode: "fixed", label: "Fixed", key: "F", title: "Paint the area that must stay as it is" },
@@ -357,6 +357,7 @@ function lastPlaced(points) {
 
 // src/input.js
 var CLICK_SLOP = 3;
+var LONG_PRESS_MS = 550;
 var FORM_KEYS = /* @__PURE__ */ new Set([
   " ",
   "Enter",
@@ -373,6 +374,7 @@ var Input = class {
     this.gesture = null;
     this.draft = null;
     this.hover = null;
+    this.signal = signal;
     const { overlay, root } = view.ui;
     const opts = { signal };
     overlay.addEventListener("pointerdown", (e) => this.onPointerDown(e), opts);
@@ -403,7 +405,20 @@ var Input = class {
     this.view.ui.overlay.setPointerCapture(e.pointerId);
     this.gesture = this.view.mode() === "point" ? this.startPointGesture(css) : this.startStroke(css);
     this.gesture.pointerId = e.pointerId;
+    if (e.pointerType !== "mouse" && this.gesture.kind === "point" && !this.gesture.moved) {
+      const g = this.gesture;
+      g.timer = setTimeout(() => this.onLongPress(g), LONG_PRESS_MS);
+    }
     this.updateCursor(css);
+    this.view.redraw();
+  }
+  onLongPress(g) {
+    if (this.signal.aborted || this.gesture !== g || g.moved) return;
+    this.gesture = null;
+    this.draft = null;
+    const { overlay } = this.view.ui;
+    if (overlay.hasPointerCapture(g.pointerId)) overlay.releasePointerCapture(g.pointerId);
+    this.view.commitPoints(removePair(g.base, g.hit.index));
     this.view.redraw();
   }
   onPointerMove(e) {
@@ -421,6 +436,7 @@ var Input = class {
     const g = this.gesture;
     if (!g || e.pointerId !== g.pointerId) return;
     this.gesture = null;
+    clearTimeout(g.timer);
     if (g.kind === "point" && g.moved && !cancelled) this.view.commitPoints(this.draft);
     if (g.kind === "stroke") this.sendStroke(g);
     this.draft = null;
@@ -456,6 +472,7 @@ var Input = class {
   movePointGesture(g, css) {
     if (!g.moved && dist(css, g.start) <= CLICK_SLOP) return;
     g.moved = true;
+    clearTimeout(g.timer);
     this.draft = movePoint(g.base, g.hit, this.toImage(css));
   }
   removeAt(css, e) {
@@ -734,7 +751,7 @@ function hint(mode, points) {
   const last = points[points.length - 1];
   if (last && !last.target) return "Now click where this handle should go";
   if (!points.length) return "Click a handle point, then its target \xB7 Space starts";
-  return "Click to add a pair \xB7 drag a point to move it \xB7 right-click removes \xB7 Space starts";
+  return "Click to add a pair \xB7 drag a point to move it \xB7 right-click or long-press removes \xB7 Space starts";
 }
 
 // src/view.js

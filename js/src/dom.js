@@ -8,7 +8,7 @@ export const MODES = [
     label: "Points",
     key: "P",
     title:
-      "Click a handle, then its target. Drag a point to move it; right-click removes its pair.",
+      "Click a handle, then its target. Drag a point to move it; right-click or a long press removes its pair.",
   },
   { mode: "flexible", label: "Flexible", key: "B", title: "Paint the area that may change" },
   { mode: "fixed", label: "Fixed", key: "F", title: "Paint the area that must stay as it is" },

@@ -1,6 +1,7 @@
 // Pointer and keyboard input of one view. Pointer events throughout, so mouse, pen and touch work.
 //   point mode: a press places the next point (handle, then target) and can drag it before release;
-//               a press on an existing point drags it; right-click or Alt+click removes its pair.
+//               a press on an existing point drags it; right-click or Alt+click removes its pair,
+//               and so does a long press on it with a finger or pen (which have no right button).
 //   brush modes: a stroke is painted locally at once and sent once, on release, as Int16 x, y
 //                pairs.
 
@@ -9,6 +10,7 @@ import { keyAction } from "./keys.js";
 import { addClick, lastPlaced, movePoint, removePair } from "./points.js";
 
 const CLICK_SLOP = 3; // css px a press on a point may wander and still not move it
+const LONG_PRESS_MS = 550; // a touch or pen held this long on a point, unmoved, removes its pair
 const FORM_KEYS = new Set([
   " ",
   "Enter",
@@ -27,6 +29,7 @@ export class Input {
     this.gesture = null;
     this.draft = null; // points while a gesture edits them, before they go to the kernel
     this.hover = null; // css position of the pointer over the image
+    this.signal = signal;
     const { overlay, root } = view.ui;
     const opts = { signal };
     overlay.addEventListener("pointerdown", (e) => this.onPointerDown(e), opts);
@@ -63,7 +66,21 @@ export class Input {
     this.gesture =
       this.view.mode() === "point" ? this.startPointGesture(css) : this.startStroke(css);
     this.gesture.pointerId = e.pointerId;
+    if (e.pointerType !== "mouse" && this.gesture.kind === "point" && !this.gesture.moved) {
+      const g = this.gesture; // a press on an existing point: a long press removes its pair
+      g.timer = setTimeout(() => this.onLongPress(g), LONG_PRESS_MS);
+    }
     this.updateCursor(css);
+    this.view.redraw();
+  }
+
+  onLongPress(g) {
+    if (this.signal.aborted || this.gesture !== g || g.moved) return;
+    this.gesture = null;
+    this.draft = null;
+    const { overlay } = this.view.ui;
+    if (overlay.hasPointerCapture(g.pointerId)) overlay.releasePointerCapture(g.pointerId);
+    this.view.commitPoints(removePair(g.base, g.hit.index));
     this.view.redraw();
   }
 
@@ -83,6 +100,7 @@ export class Input {
     const g = this.gesture;
     if (!g || e.pointerId !== g.pointerId) return;
     this.gesture = null;
+    clearTimeout(g.timer);
     if (g.kind === "point" && g.moved && !cancelled) this.view.commitPoints(this.draft);
     if (g.kind === "stroke") this.sendStroke(g);
     this.draft = null;
@@ -122,6 +140,7 @@ export class Input {
   movePointGesture(g, css) {
     if (!g.moved && dist(css, g.start) <= CLICK_SLOP) return;
     g.moved = true;
+    clearTimeout(g.timer);
     this.draft = movePoint(g.base, g.hit, this.toImage(css));
   }
 

@@ -19,5 +19,5 @@ export function hint(mode, points) {
   const last = points[points.length - 1];
   if (last && !last.target) return "Now click where this handle should go";
   if (!points.length) return "Click a handle point, then its target · Space starts";
-  return "Click to add a pair · drag a point to move it · right-click removes · Space starts";
+  return "Click to add a pair · drag a point to move it · right-click or long-press removes · Space starts";
 }
