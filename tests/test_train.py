@@ -245,3 +245,17 @@ def test_a_first_step_that_fails_under_bf16_is_retried_in_fp32(tmp_path, monkeyp
         json.loads(line)["event"] for line in (tmp_path / "log.jsonl").read_text().splitlines()
     ]
     assert "amp_fallback" in events
+
+
+def test_the_training_speed_benchmark_runs_on_the_cpu(capsys):
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "benchmarks" / "train_speed.py"
+    spec = importlib.util.spec_from_file_location("train_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    argv = ["--config", str(CONFIGS / "tiny32.json"), "--device", "cpu", "--batch-sizes", "8,4"]
+    rows = bench.main([*argv, "--warmup", "1", "--steps", "1"])
+    assert [r["batch"] for r in rows] == [4, 8]
+    assert all(r["img_per_s"] > 0 for r in rows)
+    assert "ms/step" in capsys.readouterr().out
