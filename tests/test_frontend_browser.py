@@ -291,6 +291,13 @@ def test_a_long_press_removes_a_pair_and_a_short_one_or_a_drag_does_not(touch_pa
     assert len(page.evaluate("model.sets")) == 2
 
 
+def test_the_hint_names_every_way_to_remove_and_breaks_only_between_parts(page):
+    mount(page, cell_width=300, points=[{"handle": [20, 20], "target": [60, 20]}])
+    text = page.inner_text(".dw-status")
+    assert "right-click\u00a0or\u00a0long-press\u00a0removes" in text
+    assert " · " in text and "Space\u00a0starts" in text
+
+
 def test_a_held_mouse_button_on_a_point_never_removes_it(page):
     pts = [{"handle": [20, 20], "target": [60, 20]}]
     box, scale = mount(page, points=pts)

@@ -734,6 +734,7 @@ function withShadow(ctx) {
 }
 
 // src/status.js
+var joinParts = (parts) => parts.map((p) => p.replaceAll(" ", "\xA0")).join(" \xB7 ");
 function frameStatus({ step, distances }, fps) {
   const parts = [`step ${step}`];
   if (distances?.length) {
@@ -744,14 +745,21 @@ function frameStatus({ step, distances }, fps) {
     );
   }
   if (fps) parts.push(`${fps.toFixed(1)} fps`);
-  return parts.map((p) => p.replaceAll(" ", "\xA0")).join(" \xB7 ");
+  return joinParts(parts);
 }
 function hint(mode, points) {
-  if (mode !== "point") return "Paint with the mouse, pen or finger \xB7 [ ] change the radius";
+  if (mode !== "point") {
+    return joinParts(["Paint with the mouse, pen or finger", "[ ] change the radius"]);
+  }
   const last = points[points.length - 1];
   if (last && !last.target) return "Now click where this handle should go";
-  if (!points.length) return "Click a handle point, then its target \xB7 Space starts";
-  return "Click to add a pair \xB7 drag a point to move it \xB7 right-click or long-press removes \xB7 Space starts";
+  if (!points.length) return joinParts(["Click a handle point, then its target", "Space starts"]);
+  return joinParts([
+    "Click to add a pair",
+    "drag a point to move it",
+    "right-click or long-press removes",
+    "Space starts"
+  ]);
 }
 
 // src/view.js
