@@ -357,6 +357,7 @@ function lastPlaced(points) {
 
 // src/input.js
 var CLICK_SLOP = 3;
+var TOUCH_SLOP = 10;
 var LONG_PRESS_MS = 550;
 var FORM_KEYS = /* @__PURE__ */ new Set([
   " ",
@@ -405,6 +406,7 @@ var Input = class {
     this.view.ui.overlay.setPointerCapture(e.pointerId);
     this.gesture = this.view.mode() === "point" ? this.startPointGesture(css) : this.startStroke(css);
     this.gesture.pointerId = e.pointerId;
+    this.gesture.slop = e.pointerType === "touch" ? TOUCH_SLOP : CLICK_SLOP;
     if (e.pointerType !== "mouse" && this.gesture.kind === "point" && !this.gesture.moved) {
       const g = this.gesture;
       g.timer = setTimeout(() => this.onLongPress(g), LONG_PRESS_MS);
@@ -470,7 +472,7 @@ var Input = class {
     };
   }
   movePointGesture(g, css) {
-    if (!g.moved && dist(css, g.start) <= CLICK_SLOP) return;
+    if (!g.moved && dist(css, g.start) <= g.slop) return;
     g.moved = true;
     clearTimeout(g.timer);
     this.draft = movePoint(g.base, g.hit, this.toImage(css));

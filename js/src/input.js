@@ -10,6 +10,7 @@ import { keyAction } from "./keys.js";
 import { addClick, lastPlaced, movePoint, removePair } from "./points.js";
 
 const CLICK_SLOP = 3; // css px a press on a point may wander and still not move it
+const TOUCH_SLOP = 10; // the same for a finger, which wanders more while it is held
 const LONG_PRESS_MS = 550; // a touch or pen held this long on a point, unmoved, removes its pair
 const FORM_KEYS = new Set([
   " ",
@@ -66,6 +67,7 @@ export class Input {
     this.gesture =
       this.view.mode() === "point" ? this.startPointGesture(css) : this.startStroke(css);
     this.gesture.pointerId = e.pointerId;
+    this.gesture.slop = e.pointerType === "touch" ? TOUCH_SLOP : CLICK_SLOP;
     if (e.pointerType !== "mouse" && this.gesture.kind === "point" && !this.gesture.moved) {
       const g = this.gesture; // a press on an existing point: a long press removes its pair
       g.timer = setTimeout(() => this.onLongPress(g), LONG_PRESS_MS);
@@ -138,7 +140,7 @@ export class Input {
   }
 
   movePointGesture(g, css) {
-    if (!g.moved && dist(css, g.start) <= CLICK_SLOP) return;
+    if (!g.moved && dist(css, g.start) <= g.slop) return;
     g.moved = true;
     clearTimeout(g.timer);
     this.draft = movePoint(g.base, g.hit, this.toImage(css));
