@@ -188,3 +188,53 @@ def test_display_click_and_frame_in_notebook7(notebook_dir: Path) -> None:
         assert s["trait_points"][0]["target"] is None and s["error"] == ""
         assert s["acked"] >= 1  # the image sent when the view announced itself was drawn
         page.screenshot(path="/tmp/dw_nb7.png")
+
+
+def test_two_views_of_one_widget_share_points_and_both_stream(tmp_path: Path) -> None:
+    root = tmp_path
+    write_notebook(root / "two.ipynb", [CELL, "w  # the same widget again: a second view"])
+    with jupyter_server(root, "lab") as server, chromium(viewport=(1400, 1800)) as page:
+        open_notebook(page, server, "two.ipynb")
+        run_cell(page, 0)
+        run_cell(page, 1)
+        overlays = page.locator(".dw-overlay")
+        wait_for(lambda: overlays.count() == 2, what="two views")
+        start = wait_for(lambda: state(root), what="the kernel's first state")
+        images = page.locator(".dw-image")
+        wait_for(
+            lambda: all(images.nth(i).evaluate("c => c.width") == SIZE for i in range(2)),
+            what="both views drawn",
+        )
+        bx, by = start["blob"]
+
+        def at(view: int, x: float, y: float) -> tuple[float, float]:
+            overlays.nth(view).scroll_into_view_if_needed()
+            box = overlays.nth(view).bounding_box()
+            scale = box["width"] / SIZE
+            return box["x"] + (x + 0.5) * scale, box["y"] + (y + 0.5) * scale
+
+        # the handle is placed in the first view, its target in the second: one pair
+        page.mouse.click(*at(0, bx, by))
+        wait_for(lambda: state(root, pts=lambda s: s["trait_points"]), what="the handle")
+        page.mouse.click(*at(1, bx + 40, by))
+        s = wait_for(
+            lambda: state(root, pair=lambda s: s["points"] and s["points"][0][1]), what="the target"
+        )
+        ((handle, target),) = s["points"]
+        assert math.dist(handle, (bx, by)) < 0.5 and math.dist(target, (bx + 40, by)) < 0.5
+        before = [images.nth(i).evaluate("c => c.toDataURL()") for i in range(2)]
+
+        click_center(page, button(page, "Start"))
+        wait_for(
+            lambda: state(root, moved=lambda s: s["points"][0][0][0] > bx + 4),
+            timeout=60,
+            what="the handle to move",
+        )
+        for i in range(2):  # both views drew frames of the drag
+            wait_for(
+                lambda i=i: images.nth(i).evaluate("c => c.toDataURL()") != before[i],
+                what=f"view {i + 1} to change",
+            )
+        click_center(page, button(page, "Stop"))
+        done = wait_for(lambda: state(root, idle=lambda s: not s["running"]), what="the stop")
+        assert done["error"] == "" and done["history"] == 1
