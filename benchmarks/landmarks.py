@@ -24,7 +24,7 @@ import torch
 
 from dragwidget.checkpoints import load_generator
 from dragwidget.drag import DragSession
-from dragwidget.evaluation.landmarks import frechet_distance, load_detector
+from dragwidget.evaluation.landmarks import frechet_distance, load_detector, to_tensor
 
 VARIANTS = {
     "w+ / L1 (default)": {"latent_space": "w+", "tracking": "l1"},
@@ -41,22 +41,23 @@ class DragOutcome:
     steps: int
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 [N, H, W, 3] -> float [N, 3, H, W] in [-1, 1], the detector's input."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
 def detect(detector, image: np.ndarray) -> np.ndarray:
     marks, _ = detector.detect(to_tensor(image[None]))
     return marks[0].numpy()
 
 
-def drag_landmarks(G, detector, seed_a, seed_b, subset, max_steps, settings) -> DragOutcome:
-    target_image = DragSession(G, seed=seed_b).image()
+def detect_in_image(G, detector, seed: int) -> np.ndarray:
+    """The detector's landmarks on the image of `seed`, clipped to the image."""
+    session = DragSession(G, seed=seed)
+    marks = detect(detector, session.image())
+    return np.clip(marks, 0, [session.width - 1, session.height - 1])
+
+
+def drag_landmarks(G, detector, seed_a, targets, subset, max_steps, settings) -> DragOutcome:
+    """Drag the `subset` of seed_a's detected landmarks to `targets` (all landmarks, [K, 2])."""
     session = DragSession(G, seed=seed_a, **settings)
     h, w = session.height, session.width
     handles = np.clip(detect(detector, session.image()), 0, [w - 1, h - 1])
-    targets = np.clip(detect(detector, target_image), 0, [w - 1, h - 1])
     for k in subset:
         session.add_point(handles[k], targets[k])
     md_before = float(np.linalg.norm(handles[subset] - targets[subset], axis=1).mean())
@@ -76,18 +77,18 @@ def summary(values: list[float]) -> str:
 
 def run_protocol(pairs: int, max_steps: int, variants: list[str]) -> None:
     G, detector = load_generator(), load_detector()
-    num_landmarks = detector.num_landmarks if hasattr(detector, "num_landmarks") else None
-    num_landmarks = num_landmarks or detect(detector, DragSession(G).image()).shape[0]
+    num_landmarks = detector.num_landmarks
     counts = {"1 point": 1, "5 points": 5, f"all {num_landmarks}": num_landmarks}
     rng = np.random.default_rng(0)
     results: dict[tuple[str, str], list[DragOutcome]] = {}
     for i in range(pairs):
         seed_a, seed_b = 1000 + 2 * i, 1001 + 2 * i
+        targets = detect_in_image(G, detector, seed_b)
         for label, count in counts.items():
             subset = np.sort(rng.choice(num_landmarks, size=count, replace=False))
             for name in variants:
                 outcome = drag_landmarks(
-                    G, detector, seed_a, seed_b, subset, max_steps, VARIANTS[name]
+                    G, detector, seed_a, targets, subset, max_steps, VARIANTS[name]
                 )
                 results.setdefault((name, label), []).append(outcome)
                 print(

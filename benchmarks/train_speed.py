@@ -55,10 +55,6 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
     rows = []
     print(f"{args.config} on {device}")
     print(f"{'batch':>6}{'ms/step':>10}{'img/s':>10}{'ms/step vs smallest':>22}")

@@ -64,7 +64,8 @@ def sniff(path: Path) -> str:
 def _torch_load(path: Path, container: str) -> object:
     if container == "torch-zip":
         try:
-            names = zipfile.ZipFile(path).namelist()
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
         except (zipfile.BadZipFile, OSError) as e:
             raise CheckpointError(f"{path}: a corrupt or truncated zip archive ({e})") from None
         if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):

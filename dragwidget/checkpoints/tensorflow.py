@@ -19,6 +19,7 @@ import torch
 from dragwidget.checkpoints.errors import CheckpointError
 from dragwidget.checkpoints.safe_pickle import TFNetwork, materialize
 from dragwidget.networks.ops import setup_filter
+from dragwidget.networks.stylegan2 import LOW_PASS_TAPS
 
 
 def is_tf_pickle(obj: Any) -> bool:
@@ -75,7 +76,7 @@ def read(obj: Any, name: str) -> tuple[dict[str, torch.Tensor], dict]:
         raise CheckpointError(f"{name}: a conditional TF generator: unsupported")
     static = dict(state.get("static_kwargs") or {})
     static.update(components["synthesis"].state.get("static_kwargs") or {})
-    resample_filter = setup_filter(static.get("resample_kernel", [1, 3, 3, 1]))
+    resample_filter = setup_filter(static.get("resample_kernel", LOW_PASS_TAPS))
 
     sd: dict[str, torch.Tensor] = {"mapping.w_avg": _t(_get(top, "dlatent_avg", name))}
     i = 0

@@ -163,7 +163,6 @@ class DragSession:
         if latent is None:
             self._set_seed(seed)
         else:
-            self.seed = None
             self._ws = self._check_latent(latent)
 
     @classmethod

@@ -8,6 +8,8 @@ image-sized tensor of hundreds of channels.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -46,6 +48,9 @@ def distance_map(
     raise ValueError(f"metric must be 'l1' or 'l2', not {metric!r}")
 
 
+# Cached: a drag asks for the same offsets every step, and building the disc on a GPU would make
+# the host wait for it (boolean indexing). Callers only read them.
+@functools.lru_cache(maxsize=16)
 def disc_offsets(radius: float, device: torch.device | None = None) -> torch.Tensor:
     """Integer (dx, dy) offsets of the pixels within `radius` of a point: [M, 2]."""
     r = int(radius)
@@ -55,6 +60,7 @@ def disc_offsets(radius: float, device: torch.device | None = None) -> torch.Ten
     return offsets[offsets.norm(dim=1) <= radius]
 
 
+@functools.lru_cache(maxsize=16)
 def square_offsets(half_size: int, device: torch.device | None = None) -> torch.Tensor:
     """Integer (dx, dy) offsets of a (2r+1) x (2r+1) window: [M, 2]."""
     coords = torch.arange(-half_size, half_size + 1, dtype=torch.float32, device=device)

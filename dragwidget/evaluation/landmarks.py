@@ -151,8 +151,12 @@ def frechet_distance(
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * trace_cross)
 
 
-def _to_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 [N, H, W, 3] (NumPy or torch) -> float [N, 3, H, W] in [-1, 1]: detector input."""
+    x = images
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def _augment(x: torch.Tensor, marks: torch.Tensor, g: torch.Generator) -> tuple:
@@ -238,7 +242,7 @@ def train_detector(
         for group in opt.param_groups:  # short warm-up, then cosine decay to zero
             group["lr"] = lr * min(1.0, progress / 0.05) * 0.5 * (1 + math.cos(math.pi * progress))
         idx = torch.randint(pool, (batch,), device=device, generator=g)
-        x = images[idx].permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        x = to_tensor(images[idx])
         x, target = _augment(x, marks[idx], g)
         x = net._prepare(x)[0]
         logits, _, _ = net(x)
@@ -261,7 +265,7 @@ def train_detector(
 def evaluate(net: LandmarkDetector, seeds: range = range(50_000, 50_500)) -> dict[str, float]:
     """Mean and per-landmark pixel error on held-out faces rendered at 128 px."""
     images, marks = render_batch(seeds, INPUT_SIZE)
-    pred, _ = net.detect(_to_tensor(images))
+    pred, _ = net.detect(to_tensor(images))
     err = (pred.cpu() - torch.from_numpy(marks)).norm(dim=-1)
     out = {"mean_px": err.mean().item(), "median_px": err.median().item()}
     out.update({name: err[:, k].mean().item() for k, name in enumerate(LANDMARK_NAMES)})

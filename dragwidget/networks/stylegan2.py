@@ -29,6 +29,17 @@ from dragwidget.networks.ops import (
 )
 
 LOW_PASS_TAPS = (1, 3, 3, 1)
+NOISE_MODES = ("const", "random", "none")
+
+
+def check_synthesis_inputs(net: nn.Module, ws: torch.Tensor, feature_layer: str | None) -> None:
+    """The checks every synthesis network makes of its ws [B, num_ws, w_dim] and feature layer."""
+    if ws.ndim != 3 or ws.shape[1] != net.num_ws or ws.shape[2] != net.w_dim:
+        raise ValueError(f"ws must have shape [B, {net.num_ws}, {net.w_dim}], not {list(ws.shape)}")
+    if feature_layer is not None and feature_layer not in net.feature_layers:
+        raise ValueError(
+            f"feature_layer must be one of {net.feature_layers}, not {feature_layer!r}"
+        )
 
 
 class FullyConnectedLayer(nn.Module):
@@ -208,7 +219,7 @@ class SynthesisLayer(nn.Module):
             noise = torch.randn(x.shape[0], 1, h, wd, device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
-        elif noise_mode not in ("const", "random", "none"):
+        elif noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
         x = modulated_conv2d(
             x,
@@ -467,14 +478,7 @@ class SynthesisNetwork(nn.Module):
         With feature_layer and with_image=False nothing past that block runs. With with_image=True
         the rest runs without gradients: nothing after the feature block can matter to a drag.
         """
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(
-                f"ws must have shape [B, {self.num_ws}, {self.w_dim}], not {list(ws.shape)}"
-            )
-        if feature_layer is not None and feature_layer not in self.feature_layers:
-            raise ValueError(
-                f"feature_layer must be one of {self.feature_layers}, not {feature_layer!r}"
-            )
+        check_synthesis_inputs(self, ws, feature_layer)
         ws = ws.to(torch.float32)
         names = self.feature_layers
         stop = names.index(feature_layer) + 1 if feature_layer is not None else len(names)

@@ -31,10 +31,7 @@ from torch import nn
 
 from dragwidget.networks import stylegan2
 from dragwidget.networks.ops import bias_act, upfirdn2d
-from dragwidget.networks.stylegan2 import FullyConnectedLayer
-
-NOISE_MODES = ("const", "random", "none")
-
+from dragwidget.networks.stylegan2 import NOISE_MODES, FullyConnectedLayer
 
 # --- Low-pass filter design (windowed sinc / jinc with a Kaiser window) ---------------------------
 
@@ -508,14 +505,7 @@ class SynthesisNetwork(nn.Module):
         """
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not {noise_mode!r}")
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(
-                f"ws must have shape [B, {self.num_ws}, {self.w_dim}], not {list(ws.shape)}"
-            )
-        if feature_layer is not None and feature_layer not in self.feature_layers:
-            raise ValueError(
-                f"feature_layer must be one of {self.feature_layers}, not {feature_layer!r}"
-            )
+        stylegan2.check_synthesis_inputs(self, ws, feature_layer)
         w_input, *w_layers = ws.to(torch.float32).unbind(dim=1)
         names = self.layer_names
         stop = len(names) if feature_layer is None else names.index(feature_layer) + 1

@@ -68,7 +68,7 @@ class ImagePool:
         seed: int = 0,
         refresh: bool = True,
     ):
-        self.size, self.chunk, self.first_seed, self.refresh = size, chunk, first_seed, refresh
+        self.size, self.refresh = size, refresh
         self.capacity = max(capacity, chunk)
         self.buffer = torch.empty([0, size, size, 3], dtype=torch.uint8)  # allocated by start()
         self.rendered = 0  # images written so far (they used seeds first_seed .. + rendered - 1)

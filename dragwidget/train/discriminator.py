@@ -119,15 +119,6 @@ class Discriminator(nn.Module):
         log2 = int(math.log2(img_resolution))
         if img_resolution < 8 or 2**log2 != img_resolution:
             raise ValueError(f"img_resolution must be a power of two >= 8, not {img_resolution}")
-        self.init_kwargs = {
-            "img_resolution": img_resolution,
-            "img_channels": img_channels,
-            "channel_base": channel_base,
-            "channel_max": channel_max,
-            "mbstd_group_size": mbstd_group_size,
-            "mbstd_num_channels": mbstd_num_channels,
-            "conv_clamp": conv_clamp,
-        }
         self.img_resolution = img_resolution
         self.block_resolutions = [2**i for i in range(log2, 2, -1)]
         channels = {r: min(channel_base // r, channel_max) for r in self.block_resolutions + [4]}

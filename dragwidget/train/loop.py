@@ -159,10 +159,6 @@ def train(
         refresh=config.pool_refresh,
     ).start()
 
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
     trainer = Trainer(config, device)
     if resumed:
         trainer.load_state_dict(resumed)

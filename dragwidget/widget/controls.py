@@ -144,7 +144,7 @@ class ControlPanel(w.VBox):
             self.step_size.value = settings.step_size
             self.mask_weight.value = settings.mask_weight
             self.max_steps.value = settings.max_steps
-            self.free_layers.value = min(settings.free_layers, session.generator.num_ws)
+            self.free_layers.value = resolved.free_layers
             for name in ("r1", "r2", "stop_distance"):
                 value = getattr(settings, name)
                 control = getattr(self, name)

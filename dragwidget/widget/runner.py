@@ -19,7 +19,6 @@ class DragRunner:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._future: Future | None = None
-        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._session: Any = None
 
@@ -47,13 +46,12 @@ class DragRunner:
             future: Future = Future()
             future.set_running_or_notify_cancel()
             self._future = future
-            self._thread = threading.Thread(
+            threading.Thread(
                 target=self._work,
                 args=(session, run_kwargs, on_done, future),
                 name="dragwidget-drag",
                 daemon=True,
-            )
-            self._thread.start()
+            ).start()
             return future
 
     def stop(self) -> None:

@@ -58,6 +58,15 @@ FRAME_WINDOW = 1
 _BUSY = "A drag is running: press Stop (or call stop()) first."
 
 
+def _generator_or_default(generator: torch.nn.Module | None) -> torch.nn.Module:
+    """`generator`, or the model that ships with dragwidget (loaded only when it is needed)."""
+    if generator is not None:
+        return generator
+    from dragwidget.checkpoints import load_generator
+
+    return load_generator()
+
+
 class DragWidget(ipywidgets.HBox):
     """Drag points on a generated image, by mouse or from Python.
 
@@ -77,10 +86,7 @@ class DragWidget(ipywidgets.HBox):
         **settings: Any,
     ) -> None:
         if session is None:
-            if generator is None:
-                from dragwidget.checkpoints import load_generator
-
-                generator = load_generator()
+            generator = _generator_or_default(generator)
             session = DragSession(
                 generator,
                 seed,
@@ -133,10 +139,7 @@ class DragWidget(ipywidgets.HBox):
         """A widget editing a picture (a path, PIL image or uint8 array), inverted into G."""
         if isinstance(image, (str, Path)):
             image = Image.open(image)
-        if generator is None:
-            from dragwidget.checkpoints import load_generator
-
-            generator = load_generator()
+        generator = _generator_or_default(generator)
         session = DragSession.from_image(
             generator, image, steps, device=device or preferred_device(), **settings
         )
@@ -147,10 +150,7 @@ class DragWidget(ipywidgets.HBox):
         cls, path: str | Path, generator: torch.nn.Module | None = None, device: Any = None
     ) -> DragWidget:
         """A widget on a session saved by `save()` (the .session.safetensors file)."""
-        if generator is None:
-            from dragwidget.checkpoints import load_generator
-
-            generator = load_generator()
+        generator = _generator_or_default(generator)
         return cls(session=DragSession.load(path, generator, device=device))
 
     # ----- state, readable from scripts ----------------------------------------------------------
