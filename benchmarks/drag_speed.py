@@ -27,13 +27,17 @@ CONFIGS = {
     "cpu-128": dict(img_resolution=128, channel_base=8192, channel_max=128, device="cpu"),
     "cpu-256": dict(img_resolution=256, channel_base=16384, channel_max=256, device="cpu"),
     "gpu-512": dict(img_resolution=512, channel_base=32768, channel_max=512, device="cuda"),
+    "default": dict(shipped=True, device="cpu"),  # the model that ships, with its own weights
 }
 OFFICIAL_MS = {"cpu-128": 190.0, "cpu-256": 633.0}
 
 
 def build(config: dict) -> torch.nn.Module:
+    from dragwidget.checkpoints import load_generator
     from dragwidget.networks.stylegan2 import Generator
 
+    if config.get("shipped"):
+        return load_generator(device=config["device"])
     torch.manual_seed(0)
     G = Generator(
         z_dim=512,
@@ -126,6 +130,7 @@ def main() -> None:
         print(json.dumps(measure(args.one, args.layer, args.repeats)))
         return
     runs = [("cpu-128", None), ("cpu-128", "b128"), ("cpu-256", None), ("cpu-256", "b128")]
+    runs += [("default", None)]
     if args.gpu:
         runs += [("gpu-512", None)]
     header = f"{'config':8} {'layer':5} {'ms/step':>8} {'steps/s':>8} {'+frame':>7} "

@@ -6,7 +6,8 @@ landmarks to b's, detect again on the result, and report the mean distance (MD, 
 procedural faces, never on the generator, so it judges independently.
 
     python benchmarks/landmarks.py --quick            # CPU, a few minutes
-    python benchmarks/landmarks.py --pairs 5          # the figures in the README
+    python benchmarks/landmarks.py --pairs 15         # the figures in the README
+    python benchmarks/landmarks.py --pairs 15 --shift 8,0   # targets: 8 px right of the handles
 
 Also run: model quality (--quality), which prints the detector's held-out error, its confidence
 and shift consistency on generated images, and Fréchet distances in its feature space.
@@ -15,9 +16,11 @@ and shift consistency on generated images, and Fréchet distances in its feature
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -75,7 +78,11 @@ def summary(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def run_protocol(pairs: int, max_steps: int, variants: list[str]) -> None:
+def run_protocol(
+    pairs: int, max_steps: int, variants: list[str], shift: tuple[float, float] | None = None
+) -> None:
+    """The paper's protocol; with `shift`, each target is the first image's own landmark moved
+    by (dx, dy) px: a known motion, which needs no variety of layout between two seeds."""
     G, detector = load_generator(), load_detector()
     num_landmarks = detector.num_landmarks
     counts = {"1 point": 1, "5 points": 5, f"all {num_landmarks}": num_landmarks}
@@ -83,7 +90,10 @@ def run_protocol(pairs: int, max_steps: int, variants: list[str]) -> None:
     results: dict[tuple[str, str], list[DragOutcome]] = {}
     for i in range(pairs):
         seed_a, seed_b = 1000 + 2 * i, 1001 + 2 * i
-        targets = detect_in_image(G, detector, seed_b)
+        if shift is None:
+            targets = detect_in_image(G, detector, seed_b)
+        else:
+            targets = detect_in_image(G, detector, seed_a) + np.asarray(shift, dtype=np.float32)
         for label, count in counts.items():
             subset = np.sort(rng.choice(num_landmarks, size=count, replace=False))
             for name in variants:
@@ -113,6 +123,21 @@ def run_protocol(pairs: int, max_steps: int, variants: list[str]) -> None:
         print(f"{name:22}" + "".join(f"{c:>16}" for c in cells) + f"{seconds:10.1f}{steps:8.0f}")
 
 
+def landmark_spread(marks: torch.Tensor) -> float:
+    """Mean distance of each face's landmarks [N, K, 2] from their mean layout: variety of pose
+    and proportion (small when a generator draws every face in one layout)."""
+    return float((marks - marks.mean(dim=0)).norm(dim=-1).mean())
+
+
+def shipped_run() -> str:
+    """'41 kimg, 9.8 min' from the training record shipped beside the benchmark results."""
+    info_path = Path(__file__).parent / "results" / "training" / "training_info.json"
+    if not info_path.exists():
+        return "no training record"
+    info = json.loads(info_path.read_text())
+    return f"{info['kimg']:.0f} kimg, {info['wall_time_s'] / 60:.1f} min"
+
+
 def model_quality(samples: int, early: list[str]) -> None:
     """Detector error on held-out renders; its view of generated images; Fréchet distances."""
     from dragwidget.datasets.faces import render_batch
@@ -130,12 +155,16 @@ def model_quality(samples: int, early: list[str]) -> None:
     _, real_conf = detector.detect(real_x)
     real_b, _ = render_batch(range(70_000, 70_000 + samples), 128)
     floor = frechet_distance(real_feats, detector.features(to_tensor(real_b)))
-    print(f"{'model':34}{'FD':>10}{'confidence':>12}{'shift err px':>14}")
-    print(f"{'procedural vs procedural (floor)':34}{floor:10.2f}{real_conf.mean():12.3f}{'':>14}")
+    real_marks, _ = detector.detect(real_x)
+    print(f"{'model':34}{'FD':>10}{'confidence':>12}{'shift err px':>14}{'spread px':>11}")
+    print(
+        f"{'procedural vs procedural (floor)':34}{floor:10.2f}{real_conf.mean():12.3f}{'':>14}"
+        f"{landmark_spread(real_marks):11.2f}"
+    )
     shipped = load_generator()
     torch.manual_seed(0)
     untrained = type(shipped)(**shipped.init_kwargs).eval()  # the same model at 0 kimg
-    models = [("untrained (0 kimg)", untrained), ("shipped (34 kimg, H200 2.6 min)", shipped)]
+    models = [("untrained (0 kimg)", untrained), (f"shipped ({shipped_run()})", shipped)]
     models += [(f"early: {path}", load_generator(path)) for path in early]
     for label, G in models:
         images = np.stack([DragSession(G, seed=s).image() for s in range(samples)])
@@ -147,7 +176,9 @@ def model_quality(samples: int, early: list[str]) -> None:
         inner = (marks[..., 0] > 8) & (marks[..., 0] < 116)
         shift_err = (moved - marks - torch.tensor([4.0, 0.0])).norm(dim=-1)[inner].mean()
         fd = frechet_distance(real_feats, detector.features(x))
-        print(f"{label:34}{fd:10.2f}{conf.mean():12.3f}{shift_err:14.2f}")
+        print(
+            f"{label:34}{fd:10.2f}{conf.mean():12.3f}{shift_err:14.2f}{landmark_spread(marks):11.2f}"
+        )
 
 
 def main() -> None:
@@ -159,6 +190,10 @@ def main() -> None:
     parser.add_argument("--quality", action="store_true", help="print model-quality figures")
     parser.add_argument("--samples", type=int, default=200, help="images per set for --quality")
     parser.add_argument("--early", nargs="*", default=[], help="earlier checkpoints to compare")
+    parser.add_argument(
+        "--shift",
+        help="DX,DY: targets are the first image's own landmarks moved by this many px",
+    )
     args = parser.parse_args()
     torch.set_grad_enabled(True)
     if args.quality:
@@ -166,7 +201,8 @@ def main() -> None:
         return
     pairs, steps = (2, 100) if args.quick else (args.pairs, args.steps)
     variants = list(VARIANTS) if args.variants == "all" else [next(iter(VARIANTS))]
-    run_protocol(pairs, steps, variants)
+    shift = tuple(float(v) for v in args.shift.split(",")) if args.shift else None
+    run_protocol(pairs, steps, variants, shift)
 
 
 if __name__ == "__main__":

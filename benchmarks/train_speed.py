@@ -9,6 +9,7 @@ launches) on top of the arithmetic, which grows with the batch. If ms/step barel
 batch, the run is bound by launches and a larger batch is nearly free images; if it doubles with
 the batch, the GPU is busy and the batch size does not matter for images/s. One line per batch
 size: ms per step (mean of --steps after --warmup), images/s, and the growth over the smallest.
+A progressive config (one with `stages`) is timed at its first, smallest stage.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import torch
 
 from dragwidget.checkpoints import (
     DEFAULT_MODEL_PATH,
+    CheckpointError,
     load_generator,
     read_checkpoint,
     safe_pickle,
@@ -174,6 +175,15 @@ def test_our_format_keeps_the_config_in_the_safetensors_metadata(tmp_path, style
     assert meta["kind"] == "stylegan2"
     assert json.loads(meta["init_kwargs"]) == stylegan2_64.init_kwargs
     assert load_generator(path).init_kwargs == stylegan2_64.init_kwargs
+
+
+def test_a_run_folder_stands_for_its_exported_generator(tmp_path, stylegan2_64):
+    (tmp_path / "run").mkdir()
+    save_generator(stylegan2_64, tmp_path / "run" / "generator.safetensors")
+    assert load_generator(tmp_path / "run").init_kwargs == stylegan2_64.init_kwargs
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="folder without a generator.safetensors"):
+        load_generator(tmp_path / "empty")
 
 
 def small_sg2(**synthesis_kwargs) -> torch.nn.Module:

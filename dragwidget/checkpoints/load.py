@@ -124,8 +124,17 @@ def _read_raw(path: Path) -> tuple[str, dict, dict | None, str | None]:
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a generator file safely into its kind, constructor kwargs and official state dict."""
+    """Read a generator file safely into its kind, constructor kwargs and official state dict.
+
+    A folder stands for the generator.safetensors in it, as a training run exports it.
+    """
     path = Path(path)
+    if path.is_dir():
+        if not (path / "generator.safetensors").is_file():
+            raise CheckpointError(
+                f"{path} is a folder without a generator.safetensors; pass a checkpoint file"
+            )
+        path = path / "generator.safetensors"
     try:
         fmt, sd, kwargs, kind = _read_raw(path)
     except (CheckpointError, OSError):

@@ -24,6 +24,15 @@ class TrainConfig:
     ema_kimg: float = 10.0  # G_ema half-life in thousands of images
     ema_rampup: float | None = 0.05  # half-life at most this fraction of the images seen so far
     style_mixing_prob: float = 0.9
+    # Progressive growing on the skip generator: [[resolution, start_kimg], ...], the first at 0
+    # kimg. G draws its image at the stage's block, D reads it there (fading the new block in over
+    # fade_kimg), the reals are box-downsampled. Empty: train at full resolution throughout.
+    stages: list[tuple[int, float]] = field(default_factory=list)
+    fade_kimg: float = 0.0
+    # Per-pixel noise inputs (StyleGAN's stochastic detail) train in the blocks up to this
+    # resolution; above it their strengths stay zero. Flat cartoon shading has no fine stochastic
+    # detail, and a new top block learns speckle from noise faster than edges. None: all blocks.
+    noise_max_resolution: int | None = None
     amp: str = "bf16"  # "bf16" or "off"; CUDA only, the CPU always trains in fp32
     # Data: images rendered by background workers into a ring buffer, sampled at random.
     pool_size: int = 50_000
@@ -48,7 +57,11 @@ class TrainConfig:
         data = {k: v for k, v in data.items() if k in known}
         if "betas" in data:
             data["betas"] = tuple(data["betas"])
-        return cls(**data)
+        if "stages" in data:
+            data["stages"] = [(int(r), float(k)) for r, k in data["stages"]]
+        config = cls(**data)
+        config.check_stages()
+        return config
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
@@ -60,3 +73,21 @@ class TrainConfig:
     @property
     def resolution(self) -> int:
         return int(self.generator["img_resolution"])
+
+    def check_stages(self) -> None:
+        if not self.stages:
+            return
+        resolutions = [r for r, _ in self.stages]
+        kimgs = [k for _, k in self.stages]
+        problems = []
+        if kimgs[0] != 0:
+            problems.append("the first stage must start at 0 kimg")
+        if sorted(set(resolutions)) != resolutions or sorted(kimgs) != kimgs:
+            problems.append("resolutions and start kimg must both increase")
+        if any(r < 8 or r > self.resolution or r & (r - 1) for r in resolutions):
+            problems.append(f"resolutions must be powers of two from 8 to {self.resolution}")
+        architecture = self.generator.get("synthesis_kwargs", {}).get("architecture", "skip")
+        if architecture != "skip":
+            problems.append(f"progressive growing needs the skip generator, not {architecture!r}")
+        if problems:
+            raise ValueError(f"stages {self.stages}: " + "; ".join(problems))

@@ -5,6 +5,12 @@ gradient norm of D on real images) applied lazily, every `r1_interval` D steps w
 multiplied by the interval, so that it costs a sixteenth and still weighs the same. Path-length
 regularisation is left out: it buys smoother latent interpolation for a third more G work, and our
 budget is minutes. Style mixing (two latents, switched at a random layer) is kept: it is cheap.
+
+With `stages` the networks grow (Karras et al. 2018): a skip generator's image is the sum of every
+block's ToRGB, upsampled, so G stopped after block r draws an r-pixel image. The ToRGBs above the
+first stage start at zero: a block added later begins by adding nothing, and its detail grows in
+while the image it refines stays. Low resolutions cost a fraction of a full step, which is what
+lets a CPU learn a face's layout in minutes.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import random
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -32,7 +39,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
-def r1_penalty(D: torch.nn.Module, reals: torch.Tensor) -> torch.Tensor:
+def r1_penalty(D: Callable[[torch.Tensor], torch.Tensor], reals: torch.Tensor) -> torch.Tensor:
     """Per-image squared norm of dD(x)/dx on real images, [N]; differentiable w.r.t. D."""
     reals = reals.detach().requires_grad_(True)
     logits = D(reals)
@@ -56,10 +63,17 @@ class Trainer:
         self.D = Discriminator(
             img_resolution=self.G.img_resolution,
             img_channels=self.G.img_channels,
+            progressive=bool(config.stages),
             **config.discriminator,
         ).to(self.device)
+        if config.stages:
+            with torch.no_grad():
+                for res in self.G.synthesis.block_resolutions:
+                    if res > config.stages[0][0]:
+                        getattr(self.G.synthesis, f"b{res}").torgb.weight.zero_()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=config.g_lr, betas=config.betas)
+        g_params = [p for name, p in self.G.named_parameters() if self._trains(name)]
+        self.g_opt = torch.optim.Adam(g_params, lr=config.g_lr, betas=config.betas)
         # Lazy R1 adds one D step per r1_interval: shrink lr and betas to keep Adam's time scale.
         c = config.r1_interval / (config.r1_interval + 1)
         betas = (config.betas[0] ** c, config.betas[1] ** c)
@@ -69,6 +83,13 @@ class Trainer:
         self.losses: dict[str, torch.Tensor] = {}  # sums since the last take_losses(), on device
         self.loss_counts: dict[str, int] = {}
 
+    def _trains(self, name: str) -> bool:
+        """False for the noise strengths above noise_max_resolution: those stay zero."""
+        limit = self.config.noise_max_resolution
+        if limit is None or not name.endswith("noise_strength"):
+            return True
+        return int(name.split(".")[1].removeprefix("b")) <= limit  # synthesis.b64.conv0...
+
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.device.type == "cuda" and self.config.amp == "bf16":
             return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -76,7 +97,31 @@ class Trainer:
             raise ValueError(f"amp must be 'bf16' or 'off', not {self.config.amp!r}")
         return contextlib.nullcontext()
 
-    def generate(self, batch_size: int, update_emas: bool = False) -> torch.Tensor:
+    def stage(self) -> tuple[int, float]:
+        """(resolution, alpha) for the images seen so far; alpha fades the newest block in."""
+        if not self.config.stages:
+            return self.G.img_resolution, 1.0
+        kimg = self.images_seen / 1000
+        resolution, start = next((r, k) for r, k in reversed(self.config.stages) if kimg >= k)
+        if start == 0 or self.config.fade_kimg <= 0:
+            return resolution, 1.0
+        return resolution, min(1.0, (kimg - start) / self.config.fade_kimg)
+
+    def synthesize(self, ws: torch.Tensor, resolution: int) -> torch.Tensor:
+        """G's image at `resolution`: the synthesis blocks up to that one (noise_mode 'random')."""
+        synthesis = self.G.synthesis
+        if resolution == synthesis.img_resolution:
+            return synthesis(ws, noise_mode="random")
+        x = img = None
+        for res, block_ws in zip(synthesis.block_resolutions, synthesis.block_ws(ws), strict=True):
+            if res > resolution:
+                break
+            x, img = getattr(synthesis, f"b{res}")(x, img, block_ws, noise_mode="random")
+        return img
+
+    def generate(
+        self, batch_size: int, update_emas: bool = False, resolution: int | None = None
+    ) -> torch.Tensor:
         """Images of G for fresh latents, with style mixing, noise_mode 'random'."""
         z = torch.randn(batch_size, self.G.z_dim, device=self.device)
         with torch.autocast(self.device.type, enabled=False):  # mapping is tiny: keep it fp32
@@ -85,26 +130,35 @@ class Trainer:
                 cutoff = self.rng.randrange(1, self.G.num_ws)
                 ws2 = self.G.mapping(torch.randn_like(z))
                 ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
-        return self.G.synthesis(ws, noise_mode="random")
+        return self.synthesize(ws, resolution or self.G.img_resolution)
 
     def train_step(self, reals: torch.Tensor) -> None:
-        """One G step, one D step, every r1_interval-th step an R1 step, then the EMA."""
+        """One G step, one D step, every r1_interval-th step an R1 step, then the EMA.
+
+        `reals` are full-resolution; a progressive stage box-downsamples them to its own.
+        """
         batch_size = reals.shape[0]
         cfg = self.config
+        resolution, alpha = self.stage()
+        if reals.shape[-1] != resolution:
+            reals = F.avg_pool2d(reals, reals.shape[-1] // resolution)
+
+        def D(images: torch.Tensor) -> torch.Tensor:
+            return self.D(images, alpha)
 
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         with self.autocast():
-            g_loss = generator_loss(self.D(self.generate(batch_size)))
+            g_loss = generator_loss(D(self.generate(batch_size, resolution=resolution)))
         self._optimize(self.g_opt, self.G, g_loss)
 
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         with self.autocast():
             with torch.no_grad():
-                fakes = self.generate(batch_size, update_emas=True)
+                fakes = self.generate(batch_size, update_emas=True, resolution=resolution)
             # Two passes, not one on the concatenation: the minibatch-std groups must not mix.
-            real_logits, fake_logits = self.D(reals).float(), self.D(fakes).float()
+            real_logits, fake_logits = D(reals).float(), D(fakes).float()
             d_loss = discriminator_loss(real_logits, fake_logits)
         self._optimize(self.d_opt, self.D, d_loss)
         self._record("G", g_loss)
@@ -114,7 +168,7 @@ class Trainer:
 
         if cfg.r1_gamma > 0 and self.step % cfg.r1_interval == 0:
             with self.autocast():
-                penalty = r1_penalty(self.D, reals)
+                penalty = r1_penalty(D, reals)
             self._optimize(
                 self.d_opt, self.D, penalty.mean() * (cfg.r1_gamma / 2 * cfg.r1_interval)
             )
