@@ -229,8 +229,11 @@ def train(
                     done = trainer.images_seen / target_images
                 else:
                     done = (now - start) / max(deadline - start, 1e-9)
+                resolution, alpha = trainer.stage()
+                fading = f" (fading in, {alpha:.0%})" if alpha < 1 else ""
                 line = " | ".join([
                     f"{progress_bar(done)} kimg {kimg_now:.1f}",
+                    f"{resolution} px{fading}",
                     f"{1000 / max(img_per_s, 1e-9):.2f} s/kimg ({img_per_s:.0f} img/s)",
                     " ".join(f"{k} {v:.3f}" for k, v in losses.items()),
                     f"rendered {pool.rendered} ({pool.render_rate():.0f}/s)",
@@ -241,6 +244,7 @@ def train(
                     line,
                     step=trainer.step,
                     kimg=kimg_now,
+                    resolution=resolution,
                     img_per_s=img_per_s,
                     losses=losses,
                     rendered=pool.rendered,
