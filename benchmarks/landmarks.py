@@ -152,10 +152,9 @@ def model_quality(samples: int, early: list[str]) -> None:
     real, _ = render_batch(range(60_000, 60_000 + samples), 128)
     real_x = to_tensor(real)
     real_feats = detector.features(real_x)
-    _, real_conf = detector.detect(real_x)
+    real_marks, real_conf = detector.detect(real_x)
     real_b, _ = render_batch(range(70_000, 70_000 + samples), 128)
     floor = frechet_distance(real_feats, detector.features(to_tensor(real_b)))
-    real_marks, _ = detector.detect(real_x)
     print(f"{'model':34}{'FD':>10}{'confidence':>12}{'shift err px':>14}{'spread px':>11}")
     print(
         f"{'procedural vs procedural (floor)':34}{floor:10.2f}{real_conf.mean():12.3f}{'':>14}"

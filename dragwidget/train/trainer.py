@@ -110,8 +110,6 @@ class Trainer:
     def synthesize(self, ws: torch.Tensor, resolution: int) -> torch.Tensor:
         """G's image at `resolution`: the synthesis blocks up to that one (noise_mode 'random')."""
         synthesis = self.G.synthesis
-        if resolution == synthesis.img_resolution:
-            return synthesis(ws, noise_mode="random")
         x = img = None
         for res, block_ws in zip(synthesis.block_resolutions, synthesis.block_ws(ws), strict=True):
             if res > resolution:
