@@ -16,6 +16,7 @@ and shift consistency on generated images, and Fréchet distances in its feature
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import statistics
 import time
@@ -79,11 +80,16 @@ def summary(values: list[float]) -> str:
 
 
 def run_protocol(
-    pairs: int, max_steps: int, variants: list[str], shift: tuple[float, float] | None = None
+    pairs: int,
+    max_steps: int,
+    variants: list[str],
+    shift: tuple[float, float] | None = None,
+    generator: str | None = None,
 ) -> None:
     """The paper's protocol; with `shift`, each target is the first image's own landmark moved
     by (dx, dy) px: a known motion, which needs no variety of layout between two seeds."""
-    G, detector = load_generator(), load_detector()
+    G = load_generator(generator) if generator else load_generator()
+    detector = load_detector()
     num_landmarks = detector.num_landmarks
     counts = {"1 point": 1, "5 points": 5, f"all {num_landmarks}": num_landmarks}
     rng = np.random.default_rng(0)
@@ -135,14 +141,21 @@ def shipped_run() -> str:
     if not info_path.exists():
         return "no training record"
     info = json.loads(info_path.read_text())
-    return f"{info['kimg']:.0f} kimg, {info['wall_time_s'] / 60:.1f} min"
+    return f"{info['kimg']:.0f} kimg, {info['train_time_s'] / 3600:.1f} h"
 
 
-def model_quality(samples: int, early: list[str]) -> None:
-    """Detector error on held-out renders; its view of generated images; Fréchet distances."""
+def generated_images(G, seeds: range, truncation_psi: float) -> np.ndarray:
+    return np.stack([DragSession(G, seed=s, truncation_psi=truncation_psi).image() for s in seeds])
+
+
+def model_quality(samples: int, generator: str | None, early: list[str]) -> None:
+    """Detector error on held-out renders; its view of generated images; Fréchet distances;
+    the strong-edge measure; the spread of landmarks at truncation 1 and at the session's."""
     from dragwidget.datasets.faces import render_batch
     from dragwidget.evaluation.landmarks import evaluate
+    from dragwidget.evaluation.sharpness import edge_strength
 
+    default_psi = inspect.signature(DragSession).parameters["truncation_psi"].default
     detector = load_detector()
     held_out = evaluate(detector)
     print(
@@ -153,20 +166,27 @@ def model_quality(samples: int, early: list[str]) -> None:
     real_x = to_tensor(real)
     real_feats = detector.features(real_x)
     real_marks, real_conf = detector.detect(real_x)
+    real_edges = edge_strength(real)
     real_b, _ = render_batch(range(70_000, 70_000 + samples), 128)
     floor = frechet_distance(real_feats, detector.features(to_tensor(real_b)))
-    print(f"{'model':34}{'FD':>10}{'confidence':>12}{'shift err px':>14}{'spread px':>11}")
     print(
-        f"{'procedural vs procedural (floor)':34}{floor:10.2f}{real_conf.mean():12.3f}{'':>14}"
-        f"{landmark_spread(real_marks):11.2f}"
+        f"{samples} images a set; FD, confidence, shift error and edges at truncation 1; "
+        f"spread at truncation 1 and at the session's default ({default_psi})"
     )
-    shipped = load_generator()
+    header = f"{'model':34}{'FD':>8}{'confidence':>12}{'shift err px':>14}{'edges':>8}"
+    print(header + f"{'spread@1 px':>13}{f'spread@{default_psi} px':>15}")
+    print(
+        f"{'procedural vs procedural (floor)':34}{floor:8.2f}{real_conf.mean():12.3f}{'':>14}"
+        f"{1.0:8.2f}{landmark_spread(real_marks):13.2f}"
+    )
+    shipped = load_generator(generator) if generator else load_generator()
     torch.manual_seed(0)
     untrained = type(shipped)(**shipped.init_kwargs).eval()  # the same model at 0 kimg
-    models = [("untrained (0 kimg)", untrained), (f"shipped ({shipped_run()})", shipped)]
+    label = generator or f"shipped ({shipped_run()})"
+    models = [("untrained (0 kimg)", untrained), (label, shipped)]
     models += [(f"early: {path}", load_generator(path)) for path in early]
     for label, G in models:
-        images = np.stack([DragSession(G, seed=s).image() for s in range(samples)])
+        images = generated_images(G, range(samples), 1.0)
         x = to_tensor(images)
         marks, conf = detector.detect(x)
         # Shift consistency: move the image 4 px right; the landmarks should move 4 px too.
@@ -175,8 +195,11 @@ def model_quality(samples: int, early: list[str]) -> None:
         inner = (marks[..., 0] > 8) & (marks[..., 0] < 116)
         shift_err = (moved - marks - torch.tensor([4.0, 0.0])).norm(dim=-1)[inner].mean()
         fd = frechet_distance(real_feats, detector.features(x))
+        edges = edge_strength(images) / real_edges
+        truncated, _ = detector.detect(to_tensor(generated_images(G, range(samples), default_psi)))
         print(
-            f"{label:34}{fd:10.2f}{conf.mean():12.3f}{shift_err:14.2f}{landmark_spread(marks):11.2f}"
+            f"{label[:34]:34}{fd:8.2f}{conf.mean():12.3f}{shift_err:14.2f}{edges:8.2f}"
+            f"{landmark_spread(marks):13.2f}{landmark_spread(truncated):15.2f}"
         )
 
 
@@ -189,6 +212,7 @@ def main() -> None:
     parser.add_argument("--quality", action="store_true", help="print model-quality figures")
     parser.add_argument("--samples", type=int, default=200, help="images per set for --quality")
     parser.add_argument("--early", nargs="*", default=[], help="earlier checkpoints to compare")
+    parser.add_argument("--generator", help="a generator file (default: the shipped model)")
     parser.add_argument(
         "--shift",
         help="DX,DY: targets are the first image's own landmarks moved by this many px",
@@ -196,12 +220,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_grad_enabled(True)
     if args.quality:
-        model_quality(args.samples, args.early)
+        model_quality(args.samples, args.generator, args.early)
         return
     pairs, steps = (2, 100) if args.quick else (args.pairs, args.steps)
     variants = list(VARIANTS) if args.variants == "all" else [next(iter(VARIANTS))]
     shift = tuple(float(v) for v in args.shift.split(",")) if args.shift else None
-    run_protocol(pairs, steps, variants, shift)
+    run_protocol(pairs, steps, variants, shift, args.generator)
 
 
 if __name__ == "__main__":

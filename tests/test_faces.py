@@ -161,3 +161,54 @@ def test_notebook_helpers():
     assert (np.asarray(overlay) != np.asarray(plain)).any()  # the dots are drawn
     tensor_image = torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1
     assert draw_landmarks(tensor_image, torch.from_numpy(marks), zoom=2).size == (64, 64)
+
+
+def test_a_latent_draws_the_same_face_whatever_its_scale():
+    z = np.random.RandomState(0).randn(64)
+    p = faces.params_from_latent(z)
+    assert isinstance(p, FaceParams)
+    assert p == faces.params_from_latent(z)
+    _, marks = render_face(p, 128)
+    _, scaled = render_face(faces.params_from_latent(3.0 * z), 128)
+    np.testing.assert_allclose(marks, scaled, atol=1e-4)  # the scale is divided out
+    assert p != faces.params_from_latent(np.random.RandomState(1).randn(64))
+    with pytest.raises(ValueError, match=f"at least {faces.LATENT_DRAWS}"):
+        faces.params_from_latent(np.ones(faces.LATENT_DRAWS - 1))
+
+
+def test_a_small_change_of_the_latent_moves_the_face_a_little():
+    rng = np.random.RandomState(2)
+    for _ in range(10):
+        z = rng.randn(64)
+        _, a = render_face(faces.params_from_latent(z), 128)
+        _, b = render_face(faces.params_from_latent(z + 0.01 * rng.randn(64)), 128)
+        _, c = render_face(faces.params_from_latent(rng.randn(64)), 128)
+        assert np.abs(a - b).mean() < 0.25 < np.abs(a - c).mean()
+
+
+def test_latent_faces_and_seeded_faces_are_drawn_alike():
+    """Both read the same draws in the same order: the same distribution of every parameter."""
+    rng = np.random.RandomState(3)
+    from_latents = [faces.params_from_latent(rng.randn(64)) for _ in range(400)]
+    from_seeds = [sample_params(s) for s in range(400)]
+    for name in ("yaw", "mouth_open", "eye_open", "center_x", "smile"):
+        a = np.array([getattr(p, name) for p in from_latents])
+        b = np.array([getattr(p, name) for p in from_seeds])
+        assert abs(a.mean() - b.mean()) < 0.1 * (b.std() + 1e-3), name
+        assert abs(a.std() - b.std()) < 0.15 * b.std(), name
+    styles = {p.hair_style for p in from_latents}
+    assert styles == set(faces.HAIR_STYLES)
+    two_tone = np.mean([p.background_split < 1 for p in from_latents])
+    assert 0.4 < two_tone < 0.6
+
+
+def test_paired_faces_give_each_image_with_its_latent():
+    from dragwidget.train.data import PairedFaces
+
+    images, z = PairedFaces(z_dim=64)([5, 6, 7], 32)
+    assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8
+    assert z.shape == (3, 64) and z.dtype == np.float32
+    np.testing.assert_array_equal(images[1], render_face(faces.params_from_latent(z[1]), 32)[0])
+    again, z_again = PairedFaces(z_dim=64)([6], 32)
+    np.testing.assert_array_equal(z_again[0], z[1])
+    np.testing.assert_array_equal(again[0], images[1])

@@ -85,3 +85,19 @@ def test_frechet_distance_of_features_sees_degraded_images(detector):
     blocky = F.interpolate(F.avg_pool2d(_tensor(b), 4), scale_factor=4.0, mode="nearest")
     fc = detector.features(blocky)
     assert frechet_distance(fa, fc) > 2 * frechet_distance(fa, fb)
+
+
+def test_edge_strength_drops_when_images_are_blurred():
+    from dragwidget.datasets.faces import render_batch
+    from dragwidget.evaluation.sharpness import edge_strength
+
+    images, _ = render_batch(range(20), 128)
+    sharp = edge_strength(images)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    blurred = torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+    soft = edge_strength(blurred.round().byte().permute(0, 2, 3, 1).numpy())
+    assert sharp > 20 and soft < 0.75 * sharp
+    flat = np.full([2, 16, 16, 3], 128, dtype=np.uint8)
+    assert edge_strength(flat) == 0
+    with pytest.raises(ValueError, match="N, H, W, 3"):
+        edge_strength(images[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -183,8 +184,8 @@ def test_export_round_trips_through_load_generator(tmp_path):
 def test_image_pool_samples_rendered_images_and_reports_failures():
     pool = ImagePool(stand_in_source, 16, capacity=4096, chunk=16).start()
     try:
-        x = pool.sample(5)
-        assert x.shape == (5, 3, 16, 16) and x.dtype == torch.float32
+        x, latents = pool.sample(5)
+        assert x.shape == (5, 3, 16, 16) and x.dtype == torch.float32 and latents is None
         assert -1 <= x.min() and x.max() <= 1
         assert np.array_equal(pool.first(16).numpy(), stand_in_source(range(16), 16))
     finally:
@@ -231,11 +232,11 @@ def test_a_first_step_that_fails_under_bf16_is_retried_in_fp32(tmp_path, monkeyp
     class FailsOnce(Trainer):
         failed = False
 
-        def train_step(self, reals):
+        def train_step(self, reals, latents=None):
             if not FailsOnce.failed:
                 FailsOnce.failed = True
                 raise RuntimeError("no bf16 kernel for this op")
-            super().train_step(reals)
+            super().train_step(reals, latents)
 
     monkeypatch.setattr(loop, "Trainer", FailsOnce)
     config = tiny_config(amp="bf16")
@@ -374,3 +375,131 @@ def test_the_shipped_model_comes_from_the_config_in_the_repo():
     shipped = load_generator()
     assert shipped.init_kwargs == config.generator
     assert info["wall_time_s"] <= 600  # the issue's budget: one command of ten minutes
+
+
+def stand_in_paired_source(seeds, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A paired stand-in: each image is one flat colour, a function of its own latent z."""
+    z = np.stack([np.random.RandomState(s).randn(4) for s in seeds]).astype(np.float32)
+    colours = np.round(255 / (1 + np.exp(-z[:, :3]))).astype(np.uint8)
+    images = np.broadcast_to(colours[:, None, None, :], (len(seeds), size, size, 3))
+    return np.ascontiguousarray(images), z
+
+
+def paired_reals(batch: int = 8, size: int = 32, first_seed: int = 0):
+    images, z = stand_in_paired_source(range(first_seed, first_seed + batch), size)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return x, torch.from_numpy(z)
+
+
+def paired_config(**changes) -> TrainConfig:
+    changes = {"paired_weight": 1.0, "adversarial_weight": 0.0, "betas": (0.9, 0.99)} | changes
+    config = tiny_config(**changes)
+    config.generator = {**config.generator, "z_dim": 4}
+    return config
+
+
+def test_the_image_pool_keeps_each_latent_with_its_image():
+    pool = ImagePool(stand_in_paired_source, 8, capacity=256, chunk=16).start()
+    try:
+        pool.wait(256)
+        images, latents = pool.sample(32)
+        assert latents.shape == (32, 4)
+        # Each image is the flat colour of its own latent: the pairs were not shuffled apart.
+        expected = torch.round(255 / (1 + torch.exp(-latents[:, :3]))) / 127.5 - 1
+        torch.testing.assert_close(images[:, :, 0, 0], expected, atol=1e-6, rtol=0)
+    finally:
+        pool.close()
+
+
+def test_a_throttled_pool_renders_only_its_share_of_new_images():
+    fixed = ImagePool(stand_in_source, 8, capacity=64, chunk=16, refresh=0.0).start()
+    fixed.wait(64)
+    time.sleep(0.5)
+    assert fixed.rendered == 64  # a fixed pool stops once full
+    fixed.close()
+    pool = ImagePool(stand_in_source, 8, capacity=64, chunk=16, refresh=0.5).start()
+    try:
+        pool.wait(64)
+        time.sleep(0.5)
+        assert pool.rendered == 64  # full, and nothing sampled yet: no new images
+        for _ in range(8):
+            pool.sample(16)  # 128 images trained on: 64 new ones due
+        deadline = time.monotonic() + 10
+        while pool.rendered < 128 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert pool.rendered == 128
+    finally:
+        pool.close()
+
+
+def test_paired_loss_is_zero_for_the_same_image_and_punishes_a_blurred_edge():
+    from dragwidget.train.trainer import paired_loss
+
+    x = -torch.ones(2, 3, 32, 32)
+    x[..., 16:] = 1  # a sharp vertical edge
+    assert paired_loss(x, x) == 0
+    blurred = torch.nn.functional.avg_pool2d(x, 5, stride=1, padding=2, count_include_pad=False)
+    shifted = torch.roll(x, 1, dims=-1)
+    assert paired_loss(blurred, x) > 0 and paired_loss(shifted, x) > 0
+    # The edge term: a blur costs more than its plain L1 alone would say.
+    plain = (blurred - x).abs().mean()
+    assert paired_loss(blurred, x) > 2 * plain
+
+
+def test_paired_supervision_teaches_g_to_redraw_the_image_of_each_latent():
+    torch.manual_seed(0)
+    trainer = Trainer(paired_config(g_lr=0.01))
+    x, z = paired_reals(16)
+    with torch.no_grad():
+        before = (trainer.G(z) - x).abs().mean()
+    for _ in range(40):
+        trainer.train_step(x, z)
+    with torch.no_grad():
+        after = (trainer.G(z) - x).abs().mean()
+    assert after < 0.5 * before
+    assert set(trainer.take_losses()) == {"rec", "G"}  # no discriminator was asked
+    with pytest.raises(ValueError, match="latent of every real"):
+        trainer.train_step(x)
+
+
+def test_the_discriminator_joins_paired_training_at_its_start_kimg():
+    trainer = Trainer(paired_config(adversarial_weight=0.1, adversarial_start_kimg=0.016))
+    d0 = _params(trainer.D)
+    x, z = paired_reals(8)
+    trainer.train_step(x, z)
+    trainer.train_step(x, z)
+    assert all(torch.equal(a, b) for a, b in zip(d0, _params(trainer.D), strict=True))
+    assert "D" not in trainer.take_losses()
+    trainer.train_step(x, z)  # 16 images seen: the discriminator trains from now on
+    assert any(not torch.equal(a, b) for a, b in zip(d0, _params(trainer.D), strict=True))
+    assert {"rec", "G", "D", "D_real", "D_fake"} <= set(trainer.take_losses())
+
+
+def test_paired_configs_are_checked():
+    with pytest.raises(ValueError, match="nothing to train"):
+        TrainConfig.from_dict(tiny_config().to_dict() | {"adversarial_weight": 0})
+    with pytest.raises(ValueError, match="paired_weight must be"):
+        TrainConfig.from_dict(tiny_config().to_dict() | {"paired_weight": float("nan")})
+    assert TrainConfig.from_dict(tiny_config().to_dict() | {"pool_refresh": True}).pool_refresh
+    assert (
+        TrainConfig.from_dict(tiny_config().to_dict() | {"pool_refresh": False}).pool_refresh == 0
+    )
+
+
+def test_channels_last_training_takes_the_same_step():
+    x, z = paired_reals(8)
+    results = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        trainer = Trainer(paired_config(channels_last=channels_last))
+        trainer.train_step(x, z)
+        results.append(_params(trainer.G))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_the_discriminator_may_have_betas_of_its_own():
+    trainer = Trainer(tiny_config(betas=(0.9, 0.99), d_betas=(0.0, 0.99)))
+    assert trainer.g_opt.param_groups[0]["betas"] == (0.9, 0.99)
+    assert trainer.d_opt.param_groups[0]["betas"][0] == 0.0

@@ -55,6 +55,7 @@ LANDMARK_NAMES: tuple[str, ...] = (
     "right_jaw",
 )
 HAIR_STYLES: tuple[str, ...] = ("bald", "short", "long", "bun", "spiky", "bob", "afro")
+LATENT_DRAWS = 46  # random numbers per face (see _draw_params); a latent needs at least these
 SUPERSAMPLE = 3  # drawing scale before the box filter; 3x3 samples per output pixel
 JAW_ANGLE = 0.28 * math.pi  # where on the outline the jaw landmarks sit (0 = side, pi/2 = chin)
 
@@ -124,16 +125,73 @@ def _hsv(h: float, s: float, v: float) -> Colour:
     return (round(r * 255), round(g * 255), round(b * 255))
 
 
+class _SeedDraws:
+    """The random numbers of a face, from a NumPy Generator seeded by an integer."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
+        return float(self._rng.uniform(low, high))
+
+    def integers(self, n: int) -> int:
+        return int(self._rng.integers(n))
+
+
+class _LatentDraws:
+    """The random numbers of a face, read off a latent vector: draw i is Phi(z_i), uniform.
+
+    z is first scaled to unit mean square, as StyleGAN's mapping network scales its input, so
+    that a generator's `z -> image` can equal this `z -> face` exactly.
+    """
+
+    def __init__(self, z: np.ndarray) -> None:
+        z = np.asarray(z, dtype=np.float64).reshape(-1)
+        if z.size < LATENT_DRAWS:
+            raise ValueError(
+                f"a face needs a latent of at least {LATENT_DRAWS} numbers, not {z.size}"
+            )
+        z = z / math.sqrt(float(np.mean(z**2)) + 1e-8)
+        self._u = [0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) for v in z[:LATENT_DRAWS]]
+        self._next = 0
+
+    def _draw(self) -> float:
+        u = self._u[self._next]
+        self._next += 1
+        return min(max(u, 0.0), 1.0 - 1e-12)
+
+    def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
+        return low + (high - low) * self._draw()
+
+    def integers(self, n: int) -> int:
+        return int(self._draw() * n)
+
+
 def sample_params(seed: int) -> FaceParams:
     """Draw a face from a NumPy Generator seeded by `seed`: same seed, same face, any machine."""
-    rng = np.random.default_rng(seed)
-    u = rng.uniform
+    return _draw_params(_SeedDraws(seed))
+
+
+def params_from_latent(z: np.ndarray | Sequence[float]) -> FaceParams:
+    """The face of a latent z (the first LATENT_DRAWS numbers after scaling z to unit mean square).
+
+    A continuous change of z moves the face continuously, except where a discrete choice (hair
+    style, colours, plain or two-tone background, blush) flips. This is the face that a generator
+    trained with paired supervision draws for the same z.
+    """
+    return _draw_params(_LatentDraws(z))
+
+
+def _draw_params(draws: _SeedDraws | _LatentDraws) -> FaceParams:
+    """Every face parameter from a fixed sequence of draws (always the same number of them)."""
+    u = draws.uniform
     t = u(0, len(_SKIN) - 1)
     i = int(t)
     skin = _SKIN[i] + (t - i) * (_SKIN[min(i + 1, len(_SKIN) - 1)] - _SKIN[i])
-    hair = _HAIR[rng.integers(len(_HAIR))] if u() > 0.08 else _hsv(u(), 0.6, 0.7)
+    hair = _HAIR[draws.integers(len(_HAIR))] if u() > 0.08 else _hsv(u(), 0.6, 0.7)
     bg_hue = u()
     two_tone = u() < 0.5
+    split = u(0.55, 0.8)
     return FaceParams(
         center_x=0.5 + u(-0.04, 0.04),
         center_y=0.47 + u(-0.03, 0.03),
@@ -161,16 +219,16 @@ def sample_params(seed: int) -> FaceParams:
         smile=u(-0.6, 1.0),
         mouth_open=float(np.clip(u(-0.3, 1.0), 0.0, 1.0)),
         ear_size=u(0.85, 1.2),
-        hair_style=HAIR_STYLES[rng.integers(len(HAIR_STYLES))],
+        hair_style=HAIR_STYLES[draws.integers(len(HAIR_STYLES))],
         hairline=u(0.5, 0.72),
         hair_volume=u(0.04, 0.14),
         skin=tuple(int(c) for c in np.round(skin)),
         hair=hair,
-        iris=_IRIS[rng.integers(len(_IRIS))],
+        iris=_IRIS[draws.integers(len(_IRIS))],
         shirt=_hsv(u(), u(0.4, 0.8), u(0.35, 0.85)),
         background=_hsv(bg_hue, u(0.15, 0.45), u(0.75, 0.95)),
         background2=_hsv(bg_hue + u(-0.3, 0.3), u(0.2, 0.5), u(0.5, 0.8)),
-        background_split=u(0.55, 0.8) if two_tone else 1.0,
+        background_split=split if two_tone else 1.0,
         blush=bool(u() < 0.4),
         light_angle=u(0, 2 * math.pi),
         light_strength=u(0.04, 0.16),

@@ -5,6 +5,7 @@ import time
 START = time.monotonic()  # --minutes counts from here, before torch is imported
 
 import argparse  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import shlex  # noqa: E402
 import signal  # noqa: E402
@@ -49,8 +50,10 @@ def main(argv: list[str] | None = None) -> None:
         config.batch_size = args.batch_size
     if args.num_workers is not None:
         config.num_workers = args.num_workers
-    # Leave the render workers their cores: oversubscribed threads spin against each other.
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - config.num_workers))
+    # Leave render workers that run flat out their cores: oversubscribed threads spin against
+    # each other. Workers throttled to a fraction of the training rate (pool_refresh) need none.
+    busy_workers = config.num_workers if math.isinf(config.pool_refresh) else 0
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - busy_workers))
     # `timeout` and job schedulers send SIGTERM: stop like Ctrl-C, saving and exporting first.
     signal.signal(signal.SIGTERM, _interrupt)
     command = shlex.join(["python", "-m", "dragwidget.train", *(argv or sys.argv[1:])])

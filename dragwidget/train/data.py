@@ -9,16 +9,19 @@ while training is faster, images are drawn more than once. Training starts as so
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-# (seeds, size) -> uint8 images [N, size, size, 3]
-ImageSource = Callable[[Sequence[int], int], np.ndarray]
+# (seeds, size) -> uint8 images [N, size, size, 3], or (images, float32 latents [N, z_dim]) for a
+# paired source: the latent each image was drawn from.
+ImageSource = Callable[[Sequence[int], int], np.ndarray | tuple[np.ndarray, np.ndarray]]
 
 
 def render_faces(seeds: Sequence[int], size: int) -> np.ndarray:
@@ -29,8 +32,24 @@ def render_faces(seeds: Sequence[int], size: int) -> np.ndarray:
     return images
 
 
+@dataclass(frozen=True)
+class PairedFaces:
+    """A paired source: for each seed a latent z ~ N(0, I) of `z_dim` numbers and the face of z
+    (`params_from_latent`), so that a generator can be taught to draw exactly that face for z."""
+
+    z_dim: int
+
+    def __call__(self, seeds: Sequence[int], size: int) -> tuple[np.ndarray, np.ndarray]:
+        from dragwidget.datasets.faces import params_from_latent, render_face
+
+        z = np.stack([np.random.default_rng(s).standard_normal(self.z_dim) for s in seeds])
+        images = [render_face(params_from_latent(v), size)[0] for v in z]
+        return np.stack(images), z.astype(np.float32)
+
+
 class _RenderStream(IterableDataset):
-    """Endless uint8 batches [chunk, H, W, 3]; worker k of n renders chunks k, k + n, k + 2n, ..."""
+    """Endless (uint8 images [chunk, H, W, 3], latents [chunk, z_dim] or [0]); worker k of n
+    renders chunks k, k + n, k + 2n, ..."""
 
     def __init__(self, image_source: ImageSource, size: int, chunk: int, first_seed: int):
         self.image_source, self.size, self.chunk, self.first_seed = (
@@ -42,8 +61,12 @@ class _RenderStream(IterableDataset):
         k, n = (info.id, info.num_workers) if info is not None else (0, 1)
         for i in itertools.count():
             start = self.first_seed + (i * n + k) * self.chunk
-            images = self.image_source(range(start, start + self.chunk), self.size)
-            yield torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
+            out = self.image_source(range(start, start + self.chunk), self.size)
+            images, latents = out if isinstance(out, tuple) else (out, np.zeros(0, np.float32))
+            yield (
+                torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
+                torch.from_numpy(np.ascontiguousarray(latents, dtype=np.float32)),
+            )
 
 
 def _init_worker(_worker_id: int) -> None:
@@ -51,10 +74,12 @@ def _init_worker(_worker_id: int) -> None:
 
 
 class ImagePool:
-    """A ring buffer of `capacity` rendered images, filled by a background thread.
+    """A ring buffer of `capacity` rendered images (and their latents, from a paired source),
+    filled by a background thread.
 
-    With refresh=False the rendering stops once the buffer is full (a fixed pool): on a machine
-    whose cores training needs, such as a CPU smoke run.
+    `refresh` is how many new images may be rendered per image sampled once the buffer is full:
+    0 stops rendering then (a fixed pool), inf renders as fast as the workers can. A fraction
+    keeps the pool turning over on a machine whose cores training needs.
     """
 
     def __init__(
@@ -66,12 +91,14 @@ class ImagePool:
         chunk: int = 32,
         first_seed: int = 0,
         seed: int = 0,
-        refresh: bool = True,
+        refresh: float = math.inf,
     ):
-        self.size, self.refresh = size, refresh
+        self.size, self.refresh = size, float(refresh)
         self.capacity = max(capacity, chunk)
         self.buffer = torch.empty([0, size, size, 3], dtype=torch.uint8)  # allocated by start()
+        self.latents: torch.Tensor | None = None  # [capacity, z_dim], from a paired source
         self.rendered = 0  # images written so far (they used seeds first_seed .. + rendered - 1)
+        self.sampled = 0  # images handed out by sample()
         self.start_time = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -97,14 +124,28 @@ class ImagePool:
         self._thread.start()
         return self
 
-    def _fill(self, batches: Iterator[torch.Tensor]) -> None:
+    def _may_render(self) -> bool:
+        """False while the full buffer has had its share of new images for the images sampled."""
+        if math.isinf(self.refresh):
+            return True
+        return self.rendered < self.capacity + self.refresh * self.sampled
+
+    def _fill(self, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> None:
         try:
-            for images in batches:
-                if self._stop.is_set() or (not self.refresh and self.rendered >= self.capacity):
+            for images, latents in batches:
+                if self.refresh == 0 and self.rendered >= self.capacity:
+                    break
+                while not self._may_render() and not self._stop.is_set():
+                    time.sleep(0.01)
+                if self._stop.is_set():
                     break
                 slots = (torch.arange(images.shape[0]) + self.rendered) % self.capacity
                 with self._lock:
+                    if latents.numel() and self.latents is None:
+                        self.latents = torch.zeros([self.capacity, latents.shape[1]])
                     self.buffer[slots] = images
+                    if self.latents is not None:
+                        self.latents[slots] = latents
                     self.rendered += images.shape[0]
         except BaseException as error:  # handed to the training thread by sample()/wait()
             self._error = error
@@ -125,16 +166,21 @@ class ImagePool:
                 raise TimeoutError(f"only {self.rendered} of {count} images after {timeout_s} s")
             time.sleep(0.05)
 
-    def sample(self, batch_size: int, device: torch.device | str = "cpu") -> torch.Tensor:
-        """Random images from the buffer as float [B, 3, H, W] in [-1, 1] on `device`."""
+    def sample(
+        self, batch_size: int, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Random images from the buffer as float [B, 3, H, W] in [-1, 1] on `device`, and their
+        latents [B, z_dim] (None unless the source is paired)."""
         self._check()
         self.wait(1)
         with self._lock:
             filled = min(self.rendered, self.capacity)
             index = torch.randint(filled, [batch_size], generator=self._generator)
             images = self.buffer[index]
+            latents = None if self.latents is None else self.latents[index].to(device)
+            self.sampled += batch_size
         images = images.to(device, non_blocking=True).permute(0, 3, 1, 2)
-        return images.to(torch.float32) / 127.5 - 1
+        return images.to(torch.float32) / 127.5 - 1, latents
 
     def first(self, count: int) -> torch.Tensor:
         """The first `count` rendered images, uint8 [N, H, W, 3] (for a grid of reals)."""

@@ -28,7 +28,7 @@ from PIL import Image
 
 from dragwidget.networks.stylegan2 import Generator
 from dragwidget.train.config import TrainConfig
-from dragwidget.train.data import ImagePool, ImageSource, render_faces
+from dragwidget.train.data import ImagePool, ImageSource, PairedFaces, render_faces
 from dragwidget.train.export import export_generator
 from dragwidget.train.trainer import Trainer
 
@@ -128,12 +128,14 @@ def train(
     kimg: float | None = None,
     resume: str | Path | None = None,
     device: str | None = None,
-    image_source: ImageSource = render_faces,
+    image_source: ImageSource | None = None,
     start_time: float | None = None,
     command: str | None = None,
 ) -> dict[str, Any]:
     """Train until `kimg` thousand images or the `minutes` budget (whichever first); returns
-    training_info. `start_time` (time.monotonic()) is when the budget began; default: now."""
+    training_info. `start_time` (time.monotonic()) is when the budget began; default: now.
+    `image_source` defaults to the procedural faces, paired with their latents when the config
+    asks for paired supervision."""
     start = time.monotonic() if start_time is None else start_time
     if minutes is None and kimg is None:
         raise ValueError("give a budget: minutes, kimg or both")
@@ -147,6 +149,9 @@ def train(
     resumed = load_checkpoint(resume) if resume is not None else None
     rendered_before = int(resumed["rendered"]) if resumed else 0
     train_time_before = float(resumed["train_time_s"]) if resumed else 0.0
+    if image_source is None:
+        paired = config.paired_weight > 0
+        image_source = PairedFaces(config.generator["z_dim"]) if paired else render_faces
     # Start the render workers before CUDA is touched: they are forked from this process.
     pool = ImagePool(
         image_source,
@@ -204,14 +209,14 @@ def train(
                 break
             first = train_time == 0.0
             try:
-                trainer.train_step(pool.sample(config.batch_size, device))
+                trainer.train_step(*pool.sample(config.batch_size, device))
             except RuntimeError as error:
                 if not first or config.amp == "off":
                     raise
                 # A one-shot GPU run should not die of a mixed-precision problem: go on in fp32.
                 log("amp_fallback", f"first step failed under {config.amp}: {error}; now fp32")
                 config.amp = "off"
-                trainer.train_step(pool.sample(config.batch_size, device))
+                trainer.train_step(*pool.sample(config.batch_size, device))
             now = time.monotonic()
             train_time = now - train_start
             if first or now - last_log >= config.log_every_s:

@@ -39,6 +39,21 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
+def paired_loss(fakes: torch.Tensor, reals: torch.Tensor) -> torch.Tensor:
+    """Reconstruction loss of paired supervision: L1 over an image pyramid (every octave down to
+    8 px, each weighted alike, so that layout errors are not drowned by pixel noise) plus L1 of
+    the horizontal and vertical pixel differences (edges: a blurred edge pays for its width)."""
+    fakes, reals = fakes.float(), reals.float()
+    loss = (fakes[..., 1:, :] - fakes[..., :-1, :] - reals[..., 1:, :] + reals[..., :-1, :]).abs()
+    loss = loss.mean()
+    loss = loss + (fakes[..., 1:] - fakes[..., :-1] - reals[..., 1:] + reals[..., :-1]).abs().mean()
+    while True:
+        loss = loss + (fakes - reals).abs().mean()
+        if fakes.shape[-1] <= 8:
+            return loss
+        fakes, reals = F.avg_pool2d(fakes, 2), F.avg_pool2d(reals, 2)
+
+
 def r1_penalty(D: Callable[[torch.Tensor], torch.Tensor], reals: torch.Tensor) -> torch.Tensor:
     """Per-image squared norm of dD(x)/dx on real images, [N]; differentiable w.r.t. D."""
     reals = reals.detach().requires_grad_(True)
@@ -71,12 +86,16 @@ class Trainer:
                 for res in self.G.synthesis.block_resolutions:
                     if res > config.stages[0][0]:
                         getattr(self.G.synthesis, f"b{res}").torgb.weight.zero_()
+        if config.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         g_params = [p for name, p in self.G.named_parameters() if self._trains(name)]
         self.g_opt = torch.optim.Adam(g_params, lr=config.g_lr, betas=config.betas)
         # Lazy R1 adds one D step per r1_interval: shrink lr and betas to keep Adam's time scale.
         c = config.r1_interval / (config.r1_interval + 1)
-        betas = (config.betas[0] ** c, config.betas[1] ** c)
+        d_betas = config.d_betas or config.betas
+        betas = (d_betas[0] ** c, d_betas[1] ** c)
         self.d_opt = torch.optim.Adam(self.D.parameters(), lr=config.d_lr * c, betas=betas)
         self.step = 0  # finished steps (one G and one D minibatch each)
         self.images_seen = 0  # real images shown to D
@@ -130,16 +149,26 @@ class Trainer:
                 ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
         return self.synthesize(ws, resolution or self.G.img_resolution)
 
-    def train_step(self, reals: torch.Tensor) -> None:
+    def train_step(self, reals: torch.Tensor, latents: torch.Tensor | None = None) -> None:
         """One G step, one D step, every r1_interval-th step an R1 step, then the EMA.
 
-        `reals` are full-resolution; a progressive stage box-downsamples them to its own.
+        `reals` are full-resolution; a progressive stage box-downsamples them to its own. With
+        paired supervision `latents` are the z each real was drawn from: G(z) learns to redraw
+        it, and D sees those same fakes.
         """
         batch_size = reals.shape[0]
         cfg = self.config
         resolution, alpha = self.stage()
         if reals.shape[-1] != resolution:
             reals = F.avg_pool2d(reals, reals.shape[-1] // resolution)
+        if cfg.channels_last:
+            reals = reals.contiguous(memory_format=torch.channels_last)
+        paired = cfg.paired_weight > 0
+        adversarial = cfg.adversarial_weight > 0 and (
+            not paired or self.images_seen >= cfg.adversarial_start_kimg * 1000
+        )
+        if paired and latents is None:
+            raise ValueError("paired supervision needs the latent of every real image")
 
         def D(images: torch.Tensor) -> torch.Tensor:
             return self.D(images, alpha)
@@ -147,19 +176,45 @@ class Trainer:
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         with self.autocast():
-            g_loss = generator_loss(D(self.generate(batch_size, resolution=resolution)))
+            if paired:
+                with torch.autocast(self.device.type, enabled=False):
+                    ws = self.G.mapping(latents, update_emas=True)
+                fakes = self.synthesize(ws, resolution)
+                reconstruction = paired_loss(fakes, reals)
+                g_loss = cfg.paired_weight * reconstruction
+                self._record("rec", reconstruction)
+                if adversarial:
+                    g_loss = g_loss + cfg.adversarial_weight * generator_loss(D(fakes))
+            else:
+                g_loss = generator_loss(D(self.generate(batch_size, resolution=resolution)))
         self._optimize(self.g_opt, self.G, g_loss)
+        self._record("G", g_loss)
+        if adversarial:
+            self._discriminator_step(reals, fakes.detach() if paired else None, D)
+        self.images_seen += batch_size
+        self.step += 1
+        self.update_ema(batch_size)
 
+    def _discriminator_step(
+        self,
+        reals: torch.Tensor,
+        fakes: torch.Tensor | None,
+        D: Callable[[torch.Tensor], torch.Tensor],
+    ) -> None:
+        """One D step on reals against `fakes` (None: fresh ones), and R1 when it is due."""
+        cfg = self.config
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         with self.autocast():
-            with torch.no_grad():
-                fakes = self.generate(batch_size, update_emas=True, resolution=resolution)
+            if fakes is None:
+                with torch.no_grad():
+                    fakes = self.generate(
+                        reals.shape[0], update_emas=True, resolution=reals.shape[-1]
+                    )
             # Two passes, not one on the concatenation: the minibatch-std groups must not mix.
             real_logits, fake_logits = D(reals).float(), D(fakes).float()
             d_loss = discriminator_loss(real_logits, fake_logits)
         self._optimize(self.d_opt, self.D, d_loss)
-        self._record("G", g_loss)
         self._record("D", d_loss)
         self._record("D_real", real_logits.mean())
         self._record("D_fake", fake_logits.mean())
@@ -171,10 +226,6 @@ class Trainer:
                 self.d_opt, self.D, penalty.mean() * (cfg.r1_gamma / 2 * cfg.r1_interval)
             )
             self._record("R1", penalty.mean())
-
-        self.images_seen += batch_size
-        self.step += 1
-        self.update_ema(batch_size)
 
     def _optimize(self, opt: torch.optim.Optimizer, net: torch.nn.Module, loss: torch.Tensor):
         opt.zero_grad(set_to_none=True)
