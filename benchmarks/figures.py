@@ -84,20 +84,86 @@ def drag_example(out: Path, scale: int = 3) -> None:
     canvas.save(out, optimize=True)
 
 
+# name: (seed, [(landmark, dx, dy), ...]); landmarks with (0, 0) are held where they are.
+SEMANTIC_DRAGS = {
+    "open the mouth": (5, [("lower_lip_centre", 0, 9), ("upper_lip_centre", 0, 0)]),
+    "turn the head": (5, [("nose_tip", 10, 0)]),
+    "move an eye": (5, [("left_pupil", -4, -4), ("right_pupil", 0, 0)]),
+    "raise the chin": (5, [("chin", 0, -8), ("nose_tip", 0, 0)]),
+}
+
+
+def semantic_drags(out: Path, scale: int = 2, generator: str | None = None) -> None:
+    """Drags a class recognises, before and after, and how far the detector saw each landmark go.
+
+    Writes the picture to `out` and the figures beside it (semantic_drags.txt).
+    """
+    from dragwidget.datasets.faces import LANDMARK_NAMES
+    from dragwidget.evaluation.landmarks import load_detector, to_tensor
+
+    G = load_generator(generator) if generator else load_generator()
+    detector = load_detector()
+
+    def detect(image: np.ndarray) -> np.ndarray:
+        return detector.detect(to_tensor(image[None]))[0][0].numpy()
+
+    size = G.img_resolution * scale
+    canvas = Image.new("RGB", (2 * size + 8, len(SEMANTIC_DRAGS) * (size + 8)), "white")
+    lines = []
+    for row, (name, (seed, moves)) in enumerate(SEMANTIC_DRAGS.items()):
+        session = DragSession(G, seed=seed)
+        before = session.image()
+        found = detect(before)
+        pairs = []
+        for landmark, dx, dy in moves:
+            handle = found[LANDMARK_NAMES.index(landmark)]
+            target = np.clip(handle + [dx, dy], 0, G.img_resolution - 1)
+            session.add_point(tuple(handle), tuple(target))
+            pairs.append((handle, target))
+        result = session.run(max_steps=200)
+        after = session.image()
+        moved = detect(after)
+        for landmark, dx, dy in moves:
+            k = LANDMARK_NAMES.index(landmark)
+            shift = moved[k] - found[k]
+            lines.append(
+                f"{name:15} {landmark:17} asked ({dx:+d}, {dy:+d}) px, detector saw "
+                f"({shift[0]:+.1f}, {shift[1]:+.1f}) px; {result.steps} steps"
+            )
+        for col, (image, points) in enumerate([(before, pairs), (after, session.points)]):
+            big = Image.fromarray(image).resize((size, size), Image.LANCZOS)
+            draw = ImageDraw.Draw(big)
+            for (hx, hy), (tx, ty) in points:
+                h = [(hx + 0.5) * scale, (hy + 0.5) * scale]
+                t = [(tx + 0.5) * scale, (ty + 0.5) * scale]
+                draw.line(h + t, fill="white", width=2)
+                draw.ellipse([h[0] - 4, h[1] - 4, h[0] + 4, h[1] + 4], fill="red")
+                draw.ellipse([t[0] - 4, t[1] - 4, t[0] + 4, t[1] + 4], fill="blue")
+            canvas.paste(big, (col * (size + 8), row * (size + 8)))
+    canvas.save(out, optimize=True)
+    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     face_grid(list(range(12)), 96, columns=6).save(RESULTS / "faces.png", optimize=True)
     samples(RESULTS / "samples.png")
     drag_example(RESULTS / "drag_example.png")
+    semantic_drags(RESULTS / "semantic_drags.png")
     widget_screenshot(RESULTS / "widget.png")
-    print(f"wrote {RESULTS}/{{faces,samples,drag_example,widget}}.png")
+    print(f"wrote {RESULTS}/{{faces,samples,drag_example,semantic_drags,widget}}.png")
 
 
 def only(name: str) -> None:
     """One figure: python benchmarks/figures.py drag_example"""
-    {"drag_example": drag_example, "samples": samples, "widget": widget_screenshot}[name](
-        RESULTS / f"{name}.png"
-    )
+    figures = {
+        "drag_example": drag_example,
+        "samples": samples,
+        "semantic_drags": semantic_drags,
+        "widget": widget_screenshot,
+    }
+    figures[name](RESULTS / f"{name}.png")
 
 
 if __name__ == "__main__":

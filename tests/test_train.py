@@ -219,6 +219,7 @@ def test_a_short_run_writes_its_outputs_and_resumes(tmp_path):
         json.loads(line)["event"] for line in (tmp_path / "log.jsonl").read_text().splitlines()
     ]
     assert events[:3] == ["start", "data_ready", "first_step"] and events[-1] == "end"
+    assert info["cpu_time_s"] > 0 and load_checkpoint(tmp_path)["cpu_time_s"] > 0
     info = train(
         config, tmp_path, kimg=0.032, resume=tmp_path, device="cpu", image_source=stand_in_source
     )

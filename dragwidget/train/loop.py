@@ -149,6 +149,10 @@ def train(
     resumed = load_checkpoint(resume) if resume is not None else None
     rendered_before = int(resumed["rendered"]) if resumed else 0
     train_time_before = float(resumed["train_time_s"]) if resumed else 0.0
+    # CPU seconds of this process (all its threads; render workers not included): on a shared
+    # machine, a truer measure of the work than wall time.
+    cpu_time_before = float(resumed.get("cpu_time_s", 0.0)) if resumed else 0.0
+    cpu_start = time.process_time()
     if image_source is None:
         paired = config.paired_weight > 0
         image_source = PairedFaces(config.generator["z_dim"]) if paired else render_faces
@@ -191,7 +195,11 @@ def train(
         t0 = time.monotonic()
         sample_grid(trainer.G_ema, config.num_sample_seeds).save(out_dir / name)
         rendered = rendered_before + pool.rendered
-        extra = {"rendered": rendered, "train_time_s": train_time_before + train_time}
+        extra = {
+            "rendered": rendered,
+            "train_time_s": train_time_before + train_time,
+            "cpu_time_s": cpu_time_before + time.process_time() - cpu_start,
+        }
         save_checkpoint(trainer, out_dir / CHECKPOINT_NAME, extra)
         log("snapshot", f"snapshot {name} ({time.monotonic() - t0:.1f}s)", file=name)
 
@@ -251,6 +259,7 @@ def train(
                     kimg=kimg_now,
                     resolution=resolution,
                     img_per_s=img_per_s,
+                    cpu_time_s=round(cpu_time_before + time.process_time() - cpu_start, 1),
                     losses=losses,
                     rendered=pool.rendered,
                     render_per_s=pool.render_rate(),
@@ -289,12 +298,14 @@ def train(
             "images_rendered": rendered_before + pool.rendered,
             "resumed_from": str(resume) if resume else None,
             "train_time_s": round(train_time_before + train_time, 1),
+            "cpu_time_s": round(cpu_time_before + time.process_time() - cpu_start, 1),
             "wall_time_s": round(time.monotonic() - start, 1),
             "stop_reason": stop_reason,
             "final_losses": losses,
         }
         (out_dir / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
-        summary = ("kimg", "steps", "train_time_s", "wall_time_s", "stop_reason", "final_losses")
+        summary = ("kimg", "steps", "train_time_s", "cpu_time_s", "wall_time_s", "stop_reason")
+        summary += ("final_losses",)
         took = format_duration(info["wall_time_s"])
         line = f"done: {stop_reason}, {info['kimg']:.1f} kimg in {took}"
         log("end", line, **{k: info[k] for k in summary})
