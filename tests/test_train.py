@@ -504,3 +504,19 @@ def test_the_discriminator_may_have_betas_of_its_own():
     trainer = Trainer(tiny_config(betas=(0.9, 0.99), d_betas=(0.0, 0.99)))
     assert trainer.g_opt.param_groups[0]["betas"] == (0.9, 0.99)
     assert trainer.d_opt.param_groups[0]["betas"][0] == 0.0
+
+
+def test_the_discriminator_may_judge_only_part_of_a_paired_batch():
+    seen = []
+
+    class Counting(Discriminator):
+        def forward(self, img, alpha=1.0):
+            seen.append(img.shape[0])
+            return super().forward(img, alpha)
+
+    trainer = Trainer(paired_config(adversarial_weight=0.1, adversarial_batch=4, r1_interval=1))
+    trainer.D.__class__ = Counting
+    trainer.train_step(*paired_reals(8))
+    assert seen and all(n == 4 for n in seen)  # G's term, D on reals and fakes, R1: 4 each
+    with pytest.raises(ValueError, match="adversarial_batch must be"):
+        TrainConfig.from_dict(paired_config().to_dict() | {"adversarial_batch": 9})

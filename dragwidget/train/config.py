@@ -34,6 +34,9 @@ class TrainConfig:
     # With paired supervision the discriminator may join late, once the reconstruction has the
     # faces' layout: it then only has to sharpen them, and the early steps cost a third as much.
     adversarial_start_kimg: float = 0.0
+    # Images of each paired batch that the discriminator judges (0: all). D's passes cost twice
+    # G's on the CPU; the reconstruction already teaches every image, D only has to sharpen.
+    adversarial_batch: int = 0
     # Progressive growing on the skip generator: [[resolution, start_kimg], ...], the first at 0
     # kimg. G draws its image at the stage's block, D reads it there (fading the new block in over
     # fade_kimg), the reals are box-downsampled. Empty: train at full resolution throughout.
@@ -103,6 +106,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
         if self.paired_weight == 0 and self.adversarial_weight == 0:
             raise ValueError("paired_weight and adversarial_weight are both 0: nothing to train")
+        if self.adversarial_batch < 0 or self.adversarial_batch > self.batch_size:
+            raise ValueError(
+                f"adversarial_batch must be in [0, batch_size {self.batch_size}], "
+                f"not {self.adversarial_batch!r}"
+            )
         if self.pool_refresh < 0:
             raise ValueError(f"pool_refresh must be >= 0, not {self.pool_refresh!r}")
 

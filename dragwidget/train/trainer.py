@@ -183,14 +183,17 @@ class Trainer:
                 reconstruction = paired_loss(fakes, reals)
                 g_loss = cfg.paired_weight * reconstruction
                 self._record("rec", reconstruction)
+                judged = cfg.adversarial_batch or batch_size
                 if adversarial:
-                    g_loss = g_loss + cfg.adversarial_weight * generator_loss(D(fakes))
+                    g_loss = g_loss + cfg.adversarial_weight * generator_loss(D(fakes[:judged]))
             else:
                 g_loss = generator_loss(D(self.generate(batch_size, resolution=resolution)))
         self._optimize(self.g_opt, self.G, g_loss)
         self._record("G", g_loss)
-        if adversarial:
-            self._discriminator_step(reals, fakes.detach() if paired else None, D)
+        if adversarial and paired:
+            self._discriminator_step(reals[:judged], fakes[:judged].detach(), D)
+        elif adversarial:
+            self._discriminator_step(reals, None, D)
         self.images_seen += batch_size
         self.step += 1
         self.update_ema(batch_size)
