@@ -143,6 +143,13 @@ class _BoundedFile:
         return self.file.readinto(buf)
 
 
+class _Dispatch(dict):
+    """The opcode table: a byte that is no opcode is a corrupt file, said so."""
+
+    def __missing__(self, opcode: int) -> Callable:
+        raise CheckpointError(f"corrupt pickle: 0x{opcode:02x} is not a pickle opcode")
+
+
 def _refuse(what: str) -> Callable[[Any], None]:
     def refuse(self: RestrictedUnpickler) -> None:
         raise UnsafeCheckpointError(f"{what}: refused (no checkpoint needs it)")
@@ -360,7 +367,7 @@ class RestrictedUnpickler(pickle._Unpickler):
         pickle.PERSID: _refuse("a text persistent id (PERSID)"),
     }
     dispatch.update({op[0]: handler for op, handler in _handlers.items()})
-    dispatch = {op: _counted(handler) for op, handler in dispatch.items()}
+    dispatch = _Dispatch({op: _counted(handler) for op, handler in dispatch.items()})
 
 
 def _children(obj: Any) -> Any:

@@ -115,6 +115,13 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
+def check_truncation_psi(psi: Any) -> float:
+    """A finite number (1 keeps the latent as mapped; below 1 pulls it toward the average)."""
+    if isinstance(psi, bool) or not isinstance(psi, int | float) or not math.isfinite(psi):
+        raise ValueError(f"truncation_psi must be a finite number, not {short_repr(psi)}")
+    return float(psi)
+
+
 def preferred_device() -> torch.device:
     """CUDA when there is a GPU, else Apple's MPS, else the CPU."""
     if torch.cuda.is_available():
@@ -153,11 +160,7 @@ class DragSession:
         for parameter in self.generator.parameters():
             parameter.requires_grad_(False)
         self.height, self.width = self.generator.synthesis.img_size
-        if isinstance(truncation_psi, bool) or not isinstance(truncation_psi, int | float):
-            raise ValueError(f"truncation_psi must be a number, not {short_repr(truncation_psi)}")
-        if not math.isfinite(truncation_psi):
-            raise ValueError(f"truncation_psi must be finite, not {truncation_psi}")
-        self.truncation_psi = float(truncation_psi)
+        self.truncation_psi = check_truncation_psi(truncation_psi)
         self._lock = threading.RLock()
         self._stop_requested = threading.Event()
         self._running = False

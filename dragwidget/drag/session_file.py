@@ -154,7 +154,7 @@ def read(
     path: str | Path, generator: torch.nn.Module, device: str | torch.device | None
 ) -> DragSession:
     """A session restored from `path` onto `generator`; the image is the saved one, bit for bit."""
-    from dragwidget.drag.session import DragSession, HistoryEntry
+    from dragwidget.drag.session import DragSession, HistoryEntry, check_truncation_psi
 
     path = Path(path)
     height, width = generator.synthesis.img_size
@@ -173,13 +173,14 @@ def read(
                 f"w_dim={short_repr(saved['w_dim'])}; this one has num_ws={expected['num_ws']}, "
                 f"w_dim={expected['w_dim']}"
             )
+    with _field(path, "truncation_psi"):
+        psi = check_truncation_psi(meta["truncation_psi"])
     with _field(path, "ws"):
         latent = _tensor(tensors, "ws")
-    with _field(path, "truncation_psi"):
-        session = DragSession(
-            generator, latent=latent, truncation_psi=meta["truncation_psi"], device=device
-        )
+        session = DragSession(generator, latent=latent, truncation_psi=psi, device=device)
     with _field(path, "settings"):
+        if not isinstance(meta["settings"], dict):
+            raise ValueError(f"a {type(meta['settings']).__name__}, not an object")
         session.update_settings(**meta["settings"])
     with _field(path, "seed"):
         session.seed = _optional_seed(meta["seed"])
