@@ -430,10 +430,6 @@ def write_checkpoints(c: Corpus) -> None:
     safetensors.torch.save_file(
         bools, c.add("all-bool.safetensors", "7: every tensor bool", "holds torch.bool")
     )
-    nan = dict(sd, **{"mapping.w_avg": torch.full_like(sd["mapping.w_avg"], float("nan"))})
-    safetensors.torch.save_file(
-        nan, c.add("nan-weights.safetensors", "7: NaN weights", "NaN or infinite")
-    )
     for name, lr in (
         ("rosinality-lr-mlp-nan-text.pt", "nan"),
         ("rosinality-lr-mlp-nan.pt", float("nan")),

@@ -386,18 +386,15 @@ def _children(obj: Any) -> Any:
 def check_structure(root: Any) -> None:
     """Refuse a loaded structure deeper than MAX_PICKLE_DEPTH, larger written out as a tree than
     MAX_PICKLE_ITEMS, or containing itself. Iterative, and each shared part is visited once."""
-    depth: dict[int, int] = {}
-    items: dict[int, int] = {}
+    items: dict[int, int] = {}  # id -> its size written out, for each container finished
     on_path: set[int] = set()
-    stack = [(root, False)]
+    stack: list[tuple[Any, list | None, int]] = [(root, None, 0)]
     while stack:
-        obj, finished = stack.pop()
-        children = _children(obj)
-        if children is None:
-            continue
+        obj, inner, leaves = stack.pop()
         key = id(obj)
-        if not finished:
-            if key in depth:
+        if inner is None:  # first visit: go down into the containers it holds
+            children = _children(obj)
+            if children is None or key in items:
                 continue
             if key in on_path:
                 raise UnsafeCheckpointError("a structure that contains itself: refused")
@@ -405,13 +402,13 @@ def check_structure(root: Any) -> None:
                 raise UnsafeCheckpointError(
                     f"containers nested more than {MAX_PICKLE_DEPTH} deep: more than any checkpoint"
                 )
+            inner = [c for c in children if _children(c) is not None]
             on_path.add(key)
-            stack.append((obj, True))
-            stack.extend((child, False) for child in children)
+            stack.append((obj, inner, len(children) - len(inner)))
+            stack.extend((child, None, 0) for child in inner)
             continue
         on_path.discard(key)
-        depth[key] = 1 + max((depth.get(id(c), 0) for c in children), default=0)
-        items[key] = 1 + sum(items.get(id(c), 1) for c in children)
+        items[key] = 1 + leaves + sum(items[id(c)] for c in inner)
         if items[key] > MAX_PICKLE_ITEMS:
             raise UnsafeCheckpointError(
                 f"a structure of more than {MAX_PICKLE_ITEMS:,} items once written out (parts "
