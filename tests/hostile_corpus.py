@@ -45,6 +45,7 @@ from dragwidget.checkpoints import save_generator, writers  # noqa: E402
 
 MARKER = "MARKER"
 MAX_PEAK_MB = 1024
+MAX_CPU_S = 30  # per file and action; the slowest takes 2 s
 MAX_MESSAGE_CHARS = 4096
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 SESSION_SIZE = 32
@@ -258,8 +259,8 @@ def write_checkpoints(c: Corpus) -> None:
     key = pickle.EMPTY_DICT + deep_tuple(1_000_000) + pickle.NONE + pickle.SETITEM
     c.add(
         "deep-tuple-key.pkl",
-        "2: a dict key nested 1e6 deep (hash overflows)",
-        "dict key",
+        "2: a dict key nested 1e6 deep (hash overflows); over the opcode bound",
+        "pickle operations",
         program(key),
     )
     nested = pickle.EMPTY_DICT + text("G_ema") + deep_tuple(200_000) + pickle.SETITEM
@@ -309,10 +310,17 @@ def write_checkpoints(c: Corpus) -> None:
     c.add("container-reuse.pkl", "2: 20,000 reuses of a list", "referenced again", program(reuse))
     cycle = pickle.EMPTY_LIST + pickle.DUP + pickle.DUP + pickle.APPEND
     c.add("self-reference.pkl", "2: a list that contains itself", "contains itself", program(cycle))
-    busy = (pickle.MARK + pickle.POP_MARK) * 1_050_000
+    dicts = pickle.EMPTY_LIST + (pickle.EMPTY_DICT + pickle.APPEND) * 499_000
+    c.add(
+        "half-a-million-dicts.pkl",
+        "2: 499,000 dicts (the memory of what a pickle builds)",
+        "neither an NVIDIA network pickle",
+        program(dicts),
+    )
+    busy = (pickle.MARK + pickle.POP_MARK) * 525_000
     c.add(
         "many-opcodes.pkl",
-        "2: 2.1 million opcodes",
+        "2: 1.05 million opcodes",
         "pickle operations",
         program(busy + pickle.NONE),
     )
@@ -420,6 +428,25 @@ def write_checkpoints(c: Corpus) -> None:
         "does not hold",
         data,
     )
+
+    # StyleGAN3: the arguments that shape its layers and filters.
+    from dragwidget.networks.stylegan3 import Generator as StyleGAN3
+
+    torch.manual_seed(0)
+    sg3 = StyleGAN3(
+        z_dim=8, w_dim=8, img_resolution=16, img_channels=3, channel_base=256, channel_max=8,
+        num_layers=4, margin_size=2, mapping_kwargs={"num_layers": 1},
+    )  # fmt: skip
+    save_generator(sg3, c.add("stylegan3.safetensors", "benign", "load"))
+    for name, change, expect in (
+        ("margin", {"margin_size": 10**6}, "margin_size is 1000000"),
+        ("layers", {"num_layers": 20}, "the weights say"),
+        ("cutoff", {"first_cutoff": 0.0}, "first_cutoff is 0.0"),
+    ):
+        path = c.add(f"stylegan3-{name}.safetensors", f"3: StyleGAN3 stored {change}", expect)
+        save_generator(sg3, path)
+        kwargs = json.dumps({**sg3.init_kwargs, **change})
+        _edit_safetensors_metadata(path, lambda m, kwargs=kwargs: m.update(init_kwargs=kwargs))
 
     # 7. Small ones.
     ints = {k: v.to(torch.int64) for k, v in sd.items()}
@@ -848,6 +875,8 @@ def _child(action: str, path: Path, session_G: torch.nn.Module, scratch: Path, o
         vm = next(int(line.split()[1]) for line in f if line.startswith("VmSize")) * 1024
     guard = vm + (4 << 30)  # a runaway allocation fails here, not on the machine
     resource.setrlimit(resource.RLIMIT_AS, (guard, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    # A hang is work without end: count it in CPU seconds, which a busy machine does not inflate.
+    resource.setrlimit(resource.RLIMIT_CPU, (MAX_CPU_S, resource.getrlimit(resource.RLIMIT_CPU)[1]))
     before = _rss_mb()
     try:
         outcome, message, note = _act(action, path, session_G, scratch)
@@ -882,7 +911,7 @@ def run_one(case: Case, action: str, folder: Path, session_G: Any, timeout: floa
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             os.close(read)
-            return Result(case.name, action, "timeout", note=f"killed after {timeout:.0f} s")
+            return Result(case.name, action, "timeout", note=f"stopped after {timeout:.0f} s")
         chunk = os.read(read, 1 << 16)
         if not chunk:
             break
@@ -891,6 +920,8 @@ def run_one(case: Case, action: str, folder: Path, session_G: Any, timeout: floa
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         name = signal.Signals(os.WTERMSIG(status)).name
+        if name == "SIGXCPU":
+            return Result(case.name, action, "timeout", note=f"more than {MAX_CPU_S} s of CPU")
         return Result(case.name, action, "crash", note=f"killed by {name}")
     if not chunks:
         return Result(case.name, action, "crash", note=f"exit status {os.WEXITSTATUS(status)}")
@@ -901,8 +932,10 @@ def actions(case: Case) -> tuple[str, ...]:
     return ("session",) if case.kind == "session" else ("load", "info")
 
 
-def run_corpus(cases: list[Case], folder: Path, timeout: float = 60) -> list[Result]:
-    """Each action on each file in its own forked child: this process stays as it was."""
+def run_corpus(cases: list[Case], folder: Path, timeout: float = 600) -> list[Result]:
+    """Each action on each file in its own forked child: this process stays as it was.
+
+    A child is stopped after MAX_CPU_S of CPU time, or `timeout` seconds of waiting for it."""
     torch.set_num_threads(1)  # the children are forked: no thread pool may be running
     import dragwidget.models  # noqa: F401  (imported once, before the forks)
     import dragwidget.widget  # noqa: F401

@@ -1,6 +1,7 @@
 """Every file of the hostile corpus (tests/hostile_corpus.py), each action in a forked child:
-a clear error naming the file (or, for the benign ones, a load), no crash, no hang, peak memory
-under 1 GB, an error message under 4 KB, a non-zero exit from `models info`, and no code run."""
+a clear error naming the file (or, for the benign ones, a load), no crash, no hang (30 s of CPU
+at most), peak memory under 1 GB, an error message under 4 KB, a non-zero exit from
+`models info`, and no code run."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.mark.timeout(1800)  # about a minute on an idle 2-core CI machine; more when it is busy
 def test_every_hostile_file_ends_in_a_clear_error_and_every_benign_one_loads(tmp_path):
     cases = write_corpus(tmp_path)
     assert len({c.name for c in cases}) == len(cases) > 80
-    results = run_corpus(cases, tmp_path, timeout=120)
+    results = run_corpus(cases, tmp_path)
     by_name = {c.name: c for c in cases}
     found = [p for r in results for p in problems(by_name[r.case], r, tmp_path)]
     assert not found, "\n".join(found)

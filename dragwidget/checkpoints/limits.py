@@ -14,7 +14,7 @@ import torch
 from dragwidget.checkpoints.errors import CheckpointError, UnsafeCheckpointError
 
 # A pickle, as our unpickler reads it (safe_pickle.py, torch_pickles.py).
-MAX_PICKLE_OPCODES = 2_000_000  # (32 thousand)
+MAX_PICKLE_OPCODES = 1_000_000  # (32 thousand); so at most some 100 MB of Python objects
 MAX_PICKLE_DEPTH = 100  # containers inside containers (17)
 MAX_PICKLE_ITEMS = 1_000_000  # the structure written out as a tree, shared parts counted each time
 MAX_CONTAINER_REUSES = 10_000  # a tuple, list, dict or set referenced once more (2)

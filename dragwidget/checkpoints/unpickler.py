@@ -383,37 +383,55 @@ def _children(obj: Any) -> Any:
     return None
 
 
+_DONE = object()
+
+
 def check_structure(root: Any) -> None:
     """Refuse a loaded structure deeper than MAX_PICKLE_DEPTH, larger written out as a tree than
-    MAX_PICKLE_ITEMS, or containing itself. Iterative, and each shared part is visited once."""
-    items: dict[int, int] = {}  # id -> its size written out, for each container finished
-    on_path: set[int] = set()
-    stack: list[tuple[Any, list | None, int]] = [(root, None, 0)]
+    MAX_PICKLE_ITEMS, or containing itself. Iterative (depth-first, one child at a time), and
+    each shared part is sized once."""
+    children = _children(root)
+    if children is None:
+        return
+    sizes: dict[int, int] = {}  # id -> size written out, of each container finished
+    on_path = {id(root)}
+    stack = [[root, iter(children), 1]]  # a container, its children still to see, its size
     while stack:
-        obj, inner, leaves = stack.pop()
-        key = id(obj)
-        if inner is None:  # first visit: go down into the containers it holds
-            children = _children(obj)
-            if children is None or key in items:
-                continue
-            if key in on_path:
-                raise UnsafeCheckpointError("a structure that contains itself: refused")
-            if len(on_path) >= MAX_PICKLE_DEPTH:
-                raise UnsafeCheckpointError(
-                    f"containers nested more than {MAX_PICKLE_DEPTH} deep: more than any checkpoint"
-                )
-            inner = [c for c in children if _children(c) is not None]
-            on_path.add(key)
-            stack.append((obj, inner, len(children) - len(inner)))
-            stack.extend((child, None, 0) for child in inner)
+        frame = stack[-1]
+        child = next(frame[1], _DONE)
+        if child is _DONE:
+            stack.pop()
+            on_path.discard(id(frame[0]))
+            sizes[id(frame[0])] = frame[2]
+            if stack:
+                stack[-1][2] += frame[2]
+                _check_size(stack[-1][2])
             continue
-        on_path.discard(key)
-        items[key] = 1 + leaves + sum(items[id(c)] for c in inner)
-        if items[key] > MAX_PICKLE_ITEMS:
+        key = id(child)
+        if key in sizes:
+            frame[2] += sizes[key]
+            _check_size(frame[2])
+            continue
+        grandchildren = _children(child)
+        if grandchildren is None:
+            frame[2] += 1
+            continue
+        if key in on_path:
+            raise UnsafeCheckpointError("a structure that contains itself: refused")
+        if len(stack) >= MAX_PICKLE_DEPTH:
             raise UnsafeCheckpointError(
-                f"a structure of more than {MAX_PICKLE_ITEMS:,} items once written out (parts "
-                "that reuse each other, as in a 'billion laughs'): more than any checkpoint holds"
+                f"containers nested more than {MAX_PICKLE_DEPTH} deep: more than any checkpoint"
             )
+        on_path.add(key)
+        stack.append([child, iter(grandchildren), 1])
+
+
+def _check_size(items: int) -> None:
+    if items > MAX_PICKLE_ITEMS:
+        raise UnsafeCheckpointError(
+            f"a structure of more than {MAX_PICKLE_ITEMS:,} items once written out (parts that "
+            "reuse each other, as in a 'billion laughs'): more than any checkpoint holds"
+        )
 
 
 def unpickle(file: BinaryIO, name: str, policy: Policy, size: int | None = None) -> Any:
