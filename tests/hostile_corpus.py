@@ -234,7 +234,7 @@ def write_checkpoints(c: Corpus) -> None:
         Reduce(scalar, (Reduce(np.dtype, ("f8", False, True), fields), b"AAAAAAAA")),
         c.add(
             "dtype-fields-outside-item.pkl",
-            "1: dtype state puts an object field outside the item (ignored: a float8 is read)",
+            "1: dtype state puts an object field outside the item (ignored: a float64 is read)",
             "neither an NVIDIA network pickle",
         ),
     )

@@ -606,10 +606,13 @@ class DragSession:
             )
         if mask.dtype == bool:
             return mask.copy()
-        if np.issubdtype(mask.dtype, np.integer) and np.isin(mask, (0, 1)).all():
-            return mask.astype(bool)
+        found = f"dtype {mask.dtype}"
+        if np.issubdtype(mask.dtype, np.integer):
+            if np.isin(mask, (0, 1)).all():
+                return mask.astype(bool)
+            found = f"integers from {mask.min()} to {mask.max()}"
         raise ValueError(
-            f"mask must be a bool array (True = may change) or integers 0/1, not dtype {mask.dtype}"
+            f"mask must be a bool array (True = may change) or integers 0/1, not {found}"
         )
 
     def _check_latent(self, latent: torch.Tensor | np.ndarray) -> torch.Tensor:
