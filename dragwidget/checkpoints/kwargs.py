@@ -225,7 +225,7 @@ def _defaults(*functions: Any) -> dict[str, Any]:
 
 def _shape_facts(kind: str, kwargs: dict, name: str) -> dict[str, Any]:
     """What in `kwargs` decides the tensors' shapes, with the constructors' defaults filled in."""
-    from dragwidget.networks import stylegan2, stylegan3
+    from dragwidget.networks import stylegan2
 
     generator = generator_class(kind)
     top = {**_defaults(stylegan2.Generator.__init__), **kwargs}
@@ -259,6 +259,8 @@ def _shape_facts(kind: str, kwargs: dict, name: str) -> dict[str, Any]:
         facts["architecture"] = syn["architecture"]
         facts["square"] = syn["square"]
         return facts
+    from dragwidget.networks import stylegan3
+
     flat = {k: v for k, v in top.items() if k not in (*SG2_TOP_KWARGS, "synthesis_kwargs")}
     syn = {
         **_defaults(
