@@ -25,6 +25,7 @@ import struct
 import sys
 import time
 import zipfile
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ from toygen import BlobGenerator  # noqa: E402
 
 from dragwidget.checkpoints import save_generator, writers  # noqa: E402
 
+NUMPY_CORE = getattr(np, "_core", None) or np.core  # NumPy 2, or 1
 MARKER = "MARKER"
 MAX_PEAK_MB = 1024
 MAX_CPU_S = 30  # per file and action; the slowest takes 2 s
@@ -208,6 +210,15 @@ def write_checkpoints(c: Corpus) -> None:
     )
     writers.write_tf_pickle(c.add("tf-era.pkl", "benign", "load"), sd)
     writers.write_rosinality(c.add("rosinality.pt", "benign", "load"), sd)
+    path = c.add("rosinality-training.pt", "benign: optimizer state, as training saves", "load")
+    writers.write_rosinality(path, sd)
+    obj = torch.load(path, weights_only=False)  # our own file
+    obj["g_ema"] = OrderedDict(obj["g_ema"])
+    obj["g_ema"]._metadata = OrderedDict({"": {"version": 1}})  # as module.state_dict() has
+    adam = {"step": torch.tensor(3.0), "exp_avg": torch.zeros(4), "exp_avg_sq": torch.zeros(4)}
+    group = {"lr": 0.002, "betas": (0.0, 0.99), "eps": 1e-8, "amsgrad": False, "params": [0]}
+    obj.update(g_optim={"state": {0: adam}, "param_groups": [group]}, ada_aug_p=0.1)
+    torch.save(obj, path)
     torch.save(dict(sd), c.add("state-dict.pt", "benign", "load"))
     torch.save(
         dict(sd),
@@ -221,7 +232,7 @@ def write_checkpoints(c: Corpus) -> None:
     writers.write_nvidia_pickle(path, sd, kw, module_src=src)
 
     # 1. numpy.dtype: memory corruption through its state.
-    scalar = np._core.multiarray.scalar
+    scalar = NUMPY_CORE.multiarray.scalar
     nvidia(
         "dtype-object-flag-cleared.pkl",
         "1: dtype state clears the object flag; scalar() reads bytes as a pointer",
@@ -239,7 +250,7 @@ def write_checkpoints(c: Corpus) -> None:
         ),
     )
     heap = Reduce(
-        np._core.multiarray._reconstruct,
+        NUMPY_CORE.multiarray._reconstruct,
         (np.ndarray, (0,), b"b"),
         (1, (1 << 20,), Reduce(np.dtype, ("f8", False, True), fields), False, b"\0" * 8),
     )
