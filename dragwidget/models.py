@@ -14,12 +14,13 @@ from typing import Any
 
 from dragwidget.checkpoints import CheckpointError, read_checkpoint
 from dragwidget.checkpoints.build import check_state_dict, skeleton
+from dragwidget.messages import shorten
 
 
 def info(path: str) -> dict[str, Any]:
     """The facts of a generator file, as a JSON-able dict."""
     ckpt = read_checkpoint(path)
-    G = skeleton(ckpt.kind, ckpt.init_kwargs, str(ckpt.path))  # shapes only, no memory
+    G = skeleton(ckpt.kind, ckpt.init_kwargs, str(ckpt.path), ckpt.state_dict)  # no weights drawn
     check_state_dict(G, ckpt.state_dict, ckpt.kind, str(ckpt.path))
     sd = ckpt.state_dict
     height, width = G.synthesis.img_size
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         facts = info(args.path)
     except (CheckpointError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug, but still a failure: say so and exit non-zero
+        print(f"error: {args.path}: {type(e).__name__}: {shorten(str(e))}", file=sys.stderr)
         return 1
     print(json.dumps(facts, indent=2) if args.json else format_info(facts))
     return 0

@@ -22,8 +22,10 @@ from dragwidget.checkpoints import (
     read_checkpoint,
     safe_pickle,
     save_generator,
+    torch_pickles,
     writers,
 )
+from dragwidget.checkpoints.unpickler import Blob, RestrictedUnpickler
 from dragwidget.models import main as models_main
 from dragwidget.networks import stylegan2
 
@@ -52,13 +54,13 @@ def globals_in(path: Path) -> set[str]:
     """The global names the pickle asks for, as written (before any NumPy renaming)."""
     seen = set()
 
-    class Recorder(safe_pickle._SafeUnpickler):
+    class Recorder(RestrictedUnpickler):
         def find_class(self, module, name):
             seen.add(f"{module}.{name}")
             return super().find_class(module, name)
 
     with open(path, "rb") as f:
-        Recorder(f, str(path)).load()
+        Recorder(f, str(path), safe_pickle.POLICY).load()
     return seen
 
 
@@ -142,10 +144,13 @@ def test_only_g_ema_tensors_are_read(tmp_path, sg2_reference, monkeypatch):
     d = writers.discriminator_state_dict(64, 4096, 64)
     writers.write_nvidia_pickle(path, sd, sg2_reference["init_kwargs"], d=d)
     read_bytes = []
-    original = safe_pickle.Blob.read
-    monkeypatch.setattr(
-        safe_pickle.Blob, "read", lambda b: read_bytes.append(b.length) or original(b)
-    )
+    original = torch_pickles.read_storage_blob
+
+    def read(blob):
+        read_bytes.append(blob.length if isinstance(blob, Blob) else 0)
+        return original(blob)
+
+    monkeypatch.setattr(torch_pickles, "read_storage_blob", read)
     load_generator(path)
     g_ema_bytes = sum(t.numel() * t.element_size() for t in sd.values())
     # Short blobs are read with the pickle; every long one read is G_ema's: G and D stay unread.

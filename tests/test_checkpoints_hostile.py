@@ -253,3 +253,40 @@ def test_our_format_from_a_newer_version_is_refused(tmp_path, stylegan2_64):
     safetensors.torch.save_file(sd, path, metadata=meta)
     with pytest.raises(CheckpointError, match="newer"):
         load_generator(path)
+
+
+@pytest.mark.parametrize(
+    "shape,stride,offset,numel,refused",
+    [
+        ((2, 3), (3, 1), 0, 6, None),  # contiguous
+        ((3, 2), (1, 3), 0, 6, None),  # transposed: a real checkpoint may hold one
+        ((1, 3), (0, 1), 2, 5, None),  # a stride of 0 on a dimension of 1 reads nothing twice
+        ((2, 2), (4, 2), 0, 7, None),  # a strided slice
+        ((0, 5), (5, 1), 99, 1, None),  # empty: reads nothing
+        ((3,), (0,), 0, 1, "more than once"),  # expanded
+        ((4, 4), (1, 1), 0, 16, "more than once"),  # overlapping
+        ((2, 3), (3, 1), 1, 6, "past the end"),
+        ((2, 3), (3, -1), 0, 6, "negative"),
+        ((2,) * 9, (1,) * 9, 0, 512, "at most 8"),
+    ],
+)
+def test_tensor_views_are_refused_when_they_read_twice_or_past_their_storage(
+    shape, stride, offset, numel, refused
+):
+    from dragwidget.checkpoints.limits import check_view
+
+    if refused is None:
+        check_view(shape, stride, offset, numel, "t")
+    else:
+        with pytest.raises(CheckpointError, match=refused):
+            check_view(shape, stride, offset, numel, "t")
+
+
+def test_a_network_may_not_grow_past_the_weights_of_its_file(stylegan2_64):
+    from dragwidget.checkpoints.build import skeleton
+
+    kwargs = {**stylegan2_64.init_kwargs, "z_dim": 4096, "w_dim": 4096}
+    with pytest.raises(CheckpointError, match="larger than the file's weights") as e:
+        skeleton("stylegan2", kwargs, "big.pkl", {"w": torch.zeros(10)})
+    assert str(e.value).startswith("big.pkl: ")
+    assert skeleton("stylegan2", stylegan2_64.init_kwargs, "ok.pkl", stylegan2_64.state_dict())

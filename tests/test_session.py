@@ -198,6 +198,9 @@ def test_bad_settings_and_empty_drags_are_refused(stylegan2_64):
         ({"feature_layer": "b7"}, "feature_layer must be one of"),
         ({"max_steps": 0}, "max_steps must be an integer"),
         ({"radius": 3}, "unknown setting"),
+        ({"r1": 2000}, r"r1 must be in \(0, 64\]"),
+        ({"r1": 1e9}, r"r1 must be in \(0, 64\]"),
+        ({"r2": 65}, r"r2 must be an integer in \[1, 64\]"),
     ]:
         with pytest.raises(ValueError, match=message):
             session.update_settings(**change)
@@ -275,3 +278,33 @@ def test_feature_distances_find_the_point_and_its_blob():
     assert abs(x - round(cx)) <= 1 and abs(y - round(cy)) <= 1
     with pytest.raises(ValueError, match="outside the image"):
         session.feature_distances((99, 0))
+
+
+def test_a_step_that_would_make_the_latent_infinite_is_not_applied_and_the_history_saves(
+    tmp_path,
+):
+    G, session = blob_session()
+    cx, cy = G.blob_centre(session.latent)
+    session.add_point((cx, cy), (cx + 20, cy))
+    session.step()
+    good = session.latent
+    session.update_settings(step_size=1e300)  # a valid setting: the step itself must refuse
+    session.add_point((cx, cy + 3), (cx + 20, cy + 3))  # commits the first drag
+    with pytest.raises(FloatingPointError, match="the step was not applied"):
+        session.step()
+    assert torch.equal(session.latent, good) and torch.isfinite(session.latent).all()
+    session.finish()
+    again = DragSession.load(session.save(tmp_path / "s.dragwidget"), G)
+    assert torch.equal(again.latent, good) and len(again.history) == 1
+
+
+def test_seeds_and_truncation_are_checked_as_numpy_takes_them():
+    G, session = blob_session()
+    for seed in (-1, 2**32, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="seed must be an integer in"):
+            session.new_image(seed)
+    session.new_image(2**32 - 1)
+    assert session.seed == 2**32 - 1
+    for psi in (float("nan"), float("inf"), "0.7", None):
+        with pytest.raises(ValueError, match="truncation_psi must be a finite number"):
+            DragSession(G, truncation_psi=psi)

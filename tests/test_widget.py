@@ -462,6 +462,8 @@ def test_settings_controls_reach_the_session(w):
     assert w.session.settings.r2 is None
     w.controls.r2.value = "lots"
     assert "r2" in w.error and w.session.settings.r2 is None and w.controls.r2.value == ""
+    w.controls.r1.value = "2000"  # 3.6 GB and 35 s a step on a 512 px model, were it allowed
+    assert "r1 must be in (0, 64]" in w.error and w.session.settings.r1 is None
 
 
 def test_start_stop_button_toggles(w):
@@ -499,6 +501,30 @@ def test_save_writes_png_with_provenance_and_the_session(w, tmp_path):
     again.close()
     with pytest.raises(ValueError, match="png"):
         w.save(tmp_path / "edit.jpg")
+
+
+def test_a_widget_on_a_broken_session_fails_with_one_clear_error(w, tmp_path, monkeypatch):
+    import gc
+    import sys
+
+    import safetensors.torch
+    from safetensors import safe_open
+
+    path = w.session.save(tmp_path / "s.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        metadata, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    tensors["mask"] = torch.ones(3, 5, dtype=torch.uint8)
+    safetensors.torch.save_file(tensors, path, metadata=metadata)
+    ignored = []  # exceptions Python could only print, as from a __del__
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    with pytest.raises(ValueError, match=r"s\.safetensors: mask: mask must have shape"):
+        DragWidget.load(path, w.session.generator)
+    broken = w.session
+    broken._mask = np.ones((3, 5), bool)  # past the checks: the widget's own __init__ fails
+    with pytest.raises(ValueError):
+        DragWidget(session=broken)
+    gc.collect()
+    assert not ignored
 
 
 def test_export_gif_has_one_frame_per_step_plus_the_result(w, tmp_path):

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import pickle
 
+from dragwidget.messages import shorten
+
 
 class CheckpointError(ValueError):
-    """The file is not a generator checkpoint we can read: empty, truncated, corrupt, unknown."""
+    """The file is not a generator checkpoint we can read: empty, truncated, corrupt, unknown.
+
+    The message is capped at a couple of thousand characters, whatever the file put into it.
+    """
+
+    def __init__(self, message: str = ""):
+        super().__init__(shorten(str(message)))
 
 
 class UnsafeCheckpointError(CheckpointError):
-    """The file asks for code we will not run (a pickle global outside the allow-list)."""
+    """The file asks for code we will not run (a pickle global outside the allow-list), or for
+    something no real checkpoint holds and only an attack would (see limits.py)."""
+
+
+def with_name(e: CheckpointError, name: str) -> CheckpointError:
+    """`e`, its message starting with the file's name (once)."""
+    message = str(e)
+    return e if message.startswith(name) else type(e)(f"{name}: {message}")
 
 
 def from_torch_load(name: str, what: str, e: Exception) -> CheckpointError:

@@ -9,11 +9,8 @@ Formats, as their bytes show them:
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import struct
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +18,11 @@ import torch
 from torch import nn
 
 from dragwidget.checkpoints import native, nvidia, rosinality, safe_pickle, tensorflow
-from dragwidget.checkpoints.build import build_generator, detect_kind, resolve_kwargs
-from dragwidget.checkpoints.errors import CheckpointError, from_torch_load
+from dragwidget.checkpoints.build import build_generator, check_weights, detect_kind
+from dragwidget.checkpoints.errors import CheckpointError, with_name
+from dragwidget.checkpoints.kwargs import check_init_kwargs, plain, resolve_kwargs
+from dragwidget.checkpoints.limits import check_tensor_bytes
+from dragwidget.checkpoints.torch_pickles import load_torch_file
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "default" / "generator.safetensors"
 
@@ -61,32 +61,9 @@ def sniff(path: Path) -> str:
     )
 
 
-def _torch_load(path: Path, container: str) -> object:
-    if container == "torch-zip":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError) as e:
-            raise CheckpointError(f"{path}: a corrupt or truncated zip archive ({e})") from None
-        if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
-            raise CheckpointError(
-                f"{path}: a zip archive but not a torch.save file (no data.pkl; it holds "
-                f"{names[:5]})"
-            )
-    # rosinality's training checkpoints store their argparse arguments: data, no code.
-    allow = getattr(torch.serialization, "safe_globals", None)
-    with allow([argparse.Namespace]) if allow else contextlib.nullcontext():
-        try:
-            return torch.load(
-                path, map_location="cpu", weights_only=True, mmap=container == "torch-zip"
-            )
-        except Exception as e:
-            raise from_torch_load(str(path), "torch.load", e) from None
-
-
 def _describe(obj: object) -> str:
     if isinstance(obj, dict):
-        return f"a dict with the keys {sorted(map(str, obj))[:12]}"
+        return f"a dict with the keys {sorted(map(str, obj))[:12]}"  # keys: str or int
     return f"a {type(obj).__name__}"
 
 
@@ -97,13 +74,15 @@ def _read_raw(path: Path) -> tuple[str, dict, dict | None, str | None]:
         sd, kind, kwargs, fmt = native.read(path)
         return fmt, sd, kwargs, kind
     if container.startswith("torch"):
-        obj = _torch_load(path, container)
+        obj = load_torch_file(path, container)
         if rosinality.is_rosinality(obj):
             sd, kwargs = rosinality.read(obj, str(path))
             return "rosinality", sd, kwargs, None
         if isinstance(obj, dict) and (
             "synthesis.b4.const" in obj or "synthesis.input.freqs" in obj
         ):
+            if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+                raise CheckpointError(f"{path}: a state dict with entries other than tensors")
             return "torch.save state dict", {k: v.clone() for k, v in obj.items()}, None, None
         raise CheckpointError(
             f"{path}: a torch.save file, but not a generator: {_describe(obj)}; supported: "
@@ -137,15 +116,19 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         path = path / "generator.safetensors"
     try:
         fmt, sd, kwargs, kind = _read_raw(path)
-    except (CheckpointError, OSError):
+        check_tensor_bytes(sd.items(), path.stat().st_size, str(path))
+        check_weights(sd, str(path))
+        found = detect_kind(sd, str(path))
+        if kind is not None and kind != found:
+            raise CheckpointError(f"{path}: says it is {kind} but its weights are {found}")
+        kwargs = plain(kwargs) if kind is not None else resolve_kwargs(found, sd, kwargs, str(path))
+        check_init_kwargs(found, kwargs, sd, str(path))
+    except CheckpointError as e:
+        raise with_name(e, str(path)) from None
+    except OSError:
         raise
     except Exception as e:  # a structure no reader foresaw: say so, keep the cause for a report
         raise CheckpointError(f"{path}: unexpected contents ({type(e).__name__}: {e})") from e
-    found = detect_kind(sd, str(path))
-    if kind is not None and kind != found:
-        raise CheckpointError(f"{path}: says it is {kind} but its weights are {found}")
-    if kind is None:
-        kwargs = resolve_kwargs(found, sd, kwargs, str(path))
     return Checkpoint(path, fmt, found, kwargs, sd)
 
 

@@ -22,8 +22,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from dragwidget.checkpoints.build import KINDS, detect_kind, plain
+from dragwidget.checkpoints.build import KINDS, detect_kind
 from dragwidget.checkpoints.errors import CheckpointError
+from dragwidget.checkpoints.kwargs import plain
 
 FORMAT = "dragwidget.generator"
 FORMAT_VERSION = 1
@@ -85,8 +86,8 @@ def read(path: Path) -> tuple[dict[str, torch.Tensor], str | None, dict | None, 
     init_kwargs = metadata.get("init_kwargs")
     try:
         init_kwargs = json.loads(init_kwargs) if isinstance(init_kwargs, str) else init_kwargs
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: its init_kwargs are not JSON: {e}") from None
+    except (ValueError, RecursionError) as e:  # not JSON; numbers too long; nested too deep
+        raise CheckpointError(f"{path}: its init_kwargs are not readable JSON: {e}") from None
     if not isinstance(init_kwargs, dict):
         raise CheckpointError(f"{path}: its init_kwargs are a {type(init_kwargs).__name__}")
     return sd, kind, init_kwargs, fmt

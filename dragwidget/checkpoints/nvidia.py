@@ -13,8 +13,9 @@ from typing import Any
 
 import torch
 
-from dragwidget.checkpoints.build import detect_kind, plain
+from dragwidget.checkpoints.build import detect_kind
 from dragwidget.checkpoints.errors import CheckpointError
+from dragwidget.checkpoints.kwargs import plain
 from dragwidget.checkpoints.safe_pickle import TensorRecord, materialize
 
 
@@ -30,15 +31,19 @@ def is_network_pickle(obj: Any) -> bool:
 
 def _walk(record: dict, prefix: str, out: dict[str, TensorRecord], name: str) -> None:
     state = record["state"]
-    non_persistent = set(state.get("_non_persistent_buffers_set") or ())
+    non_persistent = {k for k in state.get("_non_persistent_buffers_set") or () if type(k) is str}
     buffers = {k: v for k, v in (state.get("_buffers") or {}).items() if k not in non_persistent}
     for key, tensor in [*(state.get("_parameters") or {}).items(), *buffers.items()]:
+        if type(key) is not str:
+            raise CheckpointError(f"{name}: G_ema.{prefix}: a tensor named by a {type(key)}")
         if tensor is None:  # a buffer registered as None (StyleGAN3's identity filters)
             continue
         if not isinstance(tensor, TensorRecord):
             raise CheckpointError(f"{name}: G_ema.{prefix}{key} is a {type(tensor).__name__}")
         out[prefix + key] = tensor
     for key, child in (state.get("_modules") or {}).items():
+        if type(key) is not str:
+            raise CheckpointError(f"{name}: G_ema.{prefix}: a module named by a {type(key)}")
         if child is None:
             continue
         if not is_record(child):

@@ -11,11 +11,13 @@ The weights need no other change: both implementations store them raw and scale 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
 from dragwidget.checkpoints.errors import CheckpointError
+from dragwidget.checkpoints.limits import INT_KWARGS
 from dragwidget.networks.ops import setup_filter
 from dragwidget.networks.stylegan2 import LOW_PASS_TAPS, MappingNetwork
 
@@ -29,7 +31,17 @@ def is_rosinality(obj: Any) -> bool:
 def _get(g: dict, key: str, name: str) -> torch.Tensor:
     if key not in g:
         raise CheckpointError(f"{name}: g_ema has no {key!r}")
+    if not isinstance(g[key], torch.Tensor):
+        raise CheckpointError(f"{name}: g_ema's {key!r} is a {type(g[key]).__name__}")
     return g[key]
+
+
+def _lr_multiplier(args: Any, name: str) -> float:
+    """The mapping network's learning-rate multiplier, from the training arguments (or 0.01)."""
+    lr = getattr(args, "lr_mlp", 0.01)
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
+        raise CheckpointError(f"{name}: args.lr_mlp is {lr!r:.40}: expected a positive number")
+    return float(lr)
 
 
 def _estimate_w_avg(sd: dict, z_dim: int, w_dim: int, lr_multiplier: float) -> torch.Tensor:
@@ -49,7 +61,7 @@ def read(obj: dict, name: str) -> tuple[dict[str, torch.Tensor], dict]:
     sd: dict[str, torch.Tensor] = {}
     i = 0
     while f"style.{i + 1}.weight" in g:
-        sd[f"mapping.fc{i}.weight"] = g[f"style.{i + 1}.weight"]
+        sd[f"mapping.fc{i}.weight"] = _get(g, f"style.{i + 1}.weight", name)
         sd[f"mapping.fc{i}.bias"] = _get(g, f"style.{i + 1}.bias", name)
         i += 1
     if i == 0:
@@ -79,12 +91,14 @@ def read(obj: dict, name: str) -> tuple[dict[str, torch.Tensor], dict]:
         sd[f"{b}.torgb.bias"] = _get(g, f"{src}.bias", name).reshape(-1)
     sd = {k: v.detach().clone() for k, v in sd.items()}  # off the file's memory map
 
-    lr_multiplier = float(getattr(obj.get("args"), "lr_mlp", 0.01))
+    lr_multiplier = _lr_multiplier(obj.get("args"), name)
     if obj.get("latent_avg") is not None:
-        sd["mapping.w_avg"] = obj["latent_avg"].detach().clone().reshape(-1)
+        sd["mapping.w_avg"] = _get(obj, "latent_avg", name).detach().clone().reshape(-1)
     else:
-        z_dim = sd["mapping.fc0.weight"].shape[1]
-        w_dim = sd["synthesis.b4.conv1.affine.weight"].shape[1]
+        z_dim = sd["mapping.fc0.weight"].shape[-1]
+        w_dim = sd["synthesis.b4.conv1.affine.weight"].shape[-1]
+        if not (z_dim <= INT_KWARGS["z_dim"][1] and w_dim <= INT_KWARGS["w_dim"][1]):
+            raise CheckpointError(f"{name}: latents of {z_dim} and {w_dim} numbers: too wide")
         sd["mapping.w_avg"] = _estimate_w_avg(sd, z_dim, w_dim, lr_multiplier)
     kwargs = {
         "mapping_kwargs": {"lr_multiplier": lr_multiplier},

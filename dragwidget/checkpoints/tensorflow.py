@@ -10,6 +10,7 @@ minus their initial 1; `dlatent_avg` is w_avg and `noise{n}` the n-th conv's con
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -32,9 +33,31 @@ def _variables(net: Any, name: str, what: str) -> dict[str, np.ndarray]:
     if not isinstance(net, TFNetwork):
         raise CheckpointError(f"{name}: the {what} network is a {type(net).__name__}")
     out = {}
-    for var, array in net.state.get("variables", []):
-        out[var] = np.array(materialize(array, name, f"TF variable {what}/{var}"), np.float32)
+    for pair in net.state.get("variables", []):
+        if type(pair) is not tuple or len(pair) != 2 or type(pair[0]) is not str:
+            raise CheckpointError(f"{name}: a variable of the {what} network is not (name, array)")
+        var, record = pair
+        array = materialize(record, name, f"TF variable {what}/{var}")
+        if array.dtype.kind != "f":
+            message = f"{name}: TF variable {what}/{var} holds {array.dtype}, not floats"
+            raise CheckpointError(message)
+        out[var] = np.array(array, np.float32)
     return out
+
+
+def _static(net: TFNetwork, name: str) -> dict:
+    static = net.state.get("static_kwargs") or {}
+    if type(static) is not dict:
+        raise CheckpointError(f"{name}: a TF network's static_kwargs are a {type(static).__name__}")
+    return static
+
+
+def _number(value: Any, what: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise CheckpointError(f"{name}: {what} is a {type(value).__name__}, not a number")
+    if not math.isfinite(float(value)):
+        raise CheckpointError(f"{name}: {what} is {float(value)}, not a finite number")
+    return float(value)
 
 
 def _get(variables: dict, key: str, name: str) -> np.ndarray:
@@ -64,19 +87,23 @@ def read(obj: Any, name: str) -> tuple[dict[str, torch.Tensor], dict]:
     """Gs's state dict (official names) and the kwargs its static settings tell."""
     gs = obj if isinstance(obj, TFNetwork) else obj[-1]  # (G, D, Gs): Gs is the moving average
     state = gs.state if isinstance(gs, TFNetwork) else {}
-    if not isinstance(state.get("version"), int) or state["version"] < 4:
+    if type(state.get("version")) is not int or state["version"] < 4:
         raise CheckpointError(
             f"{name}: a TF network pickle of version {state.get('version')!r}; need 4 or later"
         )
     components = state.get("components") or {}
+    if type(components) is not dict:
+        raise CheckpointError(f"{name}: Gs's components are a {type(components).__name__}")
     top = _variables(gs, name, "Gs")
     mapping = _variables(components.get("mapping"), name, "mapping")
     syn = _variables(components.get("synthesis"), name, "synthesis")
     if "LabelConcat/weight" in mapping:
         raise CheckpointError(f"{name}: a conditional TF generator: unsupported")
-    static = dict(state.get("static_kwargs") or {})
-    static.update(components["synthesis"].state.get("static_kwargs") or {})
-    resample_filter = setup_filter(static.get("resample_kernel", LOW_PASS_TAPS))
+    static = {**_static(gs, name), **_static(components["synthesis"], name)}
+    taps = static.get("resample_kernel", LOW_PASS_TAPS)
+    if type(taps) not in (list, tuple) or not 1 <= len(taps) <= 16:
+        raise CheckpointError(f"{name}: resample_kernel must be a list of 1 to 16 taps")
+    resample_filter = setup_filter([_number(t, "a resample_kernel tap", name) for t in taps])
 
     sd: dict[str, torch.Tensor] = {"mapping.w_avg": _t(_get(top, "dlatent_avg", name))}
     i = 0
@@ -108,11 +135,11 @@ def read(obj: Any, name: str) -> tuple[dict[str, torch.Tensor], dict]:
 
     synthesis = {"conv_clamp": None, "num_fp16_res": 0}  # TF-trained: no clamping
     if "fmap_base" in static:
-        synthesis["channel_base"] = 2 * int(static["fmap_base"])
+        synthesis["channel_base"] = 2 * round(_number(static["fmap_base"], "fmap_base", name))
     if "fmap_max" in static:
-        synthesis["channel_max"] = int(static["fmap_max"])
-    lr = {**(components["mapping"].state.get("static_kwargs") or {}), **static}.get("mapping_lrmul")
+        synthesis["channel_max"] = round(_number(static["fmap_max"], "fmap_max", name))
+    lr = {**_static(components["mapping"], name), **static}.get("mapping_lrmul")
     kwargs = {"synthesis_kwargs": synthesis}
     if lr is not None:
-        kwargs["mapping_kwargs"] = {"lr_multiplier": float(lr)}
+        kwargs["mapping_kwargs"] = {"lr_multiplier": _number(lr, "mapping_lrmul", name)}
     return sd, kwargs

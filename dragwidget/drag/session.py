@@ -9,11 +9,10 @@ history by `finish()` (which `run()` calls itself).
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from dragwidget.drag import steps
+from dragwidget.drag import session_file, steps
 from dragwidget.drag.settings import DragSettings, ResolvedSettings, resolve
+from dragwidget.messages import short_repr
 
 Point = tuple[float, float]
-SESSION_FORMAT = "dragwidget-session"
-SESSION_VERSION = 1
 
 
 class DragBusyError(RuntimeError):
@@ -98,7 +96,8 @@ def check_point(point: Sequence[float], width: int, height: int, name: str = "po
     try:
         x, y = (float(v) for v in point)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair of numbers (x, y), not {point!r}") from None
+        found = short_repr(point)
+        raise ValueError(f"{name} must be a pair of numbers (x, y), not {found}") from None
     if not (math.isfinite(x) and math.isfinite(y)):
         raise ValueError(f"{name} ({x}, {y}) is not a finite point")
     if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
@@ -107,6 +106,20 @@ def check_point(point: Sequence[float], width: int, height: int, name: str = "po
             f"and y in [0, {height - 1}]"
         )
     return (x, y)
+
+
+def check_seed(seed: Any) -> int:
+    """A seed as NumPy's RandomState takes it: an integer in [0, 2**32)."""
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), not {short_repr(seed)}")
+    return int(seed)
+
+
+def check_truncation_psi(psi: Any) -> float:
+    """A finite number (1 keeps the latent as mapped; below 1 pulls it toward the average)."""
+    if isinstance(psi, bool) or not isinstance(psi, int | float) or not math.isfinite(psi):
+        raise ValueError(f"truncation_psi must be a finite number, not {short_repr(psi)}")
+    return float(psi)
 
 
 def preferred_device() -> torch.device:
@@ -147,7 +160,7 @@ class DragSession:
         for parameter in self.generator.parameters():
             parameter.requires_grad_(False)
         self.height, self.width = self.generator.synthesis.img_size
-        self.truncation_psi = float(truncation_psi)
+        self.truncation_psi = check_truncation_psi(truncation_psi)
         self._lock = threading.RLock()
         self._stop_requested = threading.Event()
         self._running = False
@@ -448,11 +461,10 @@ class DragSession:
 
     def new_image(self, seed: int) -> None:
         """Start over from another seed (points are cleared); undo brings the old image back."""
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+        seed = check_seed(seed)
         with self._editing():
             ws_before, seed_before, points_before = self._ws, self.seed, self.points
-            self._set_seed(int(seed))
+            self._set_seed(seed)
             self._points = []
             self._push(
                 HistoryEntry(
@@ -505,96 +517,18 @@ class DragSession:
 
     def save(self, path: str | Path) -> Path:
         """Write latents, points, mask, settings and history to a small safetensors file."""
-        from safetensors.torch import save_file
-
-        self.finish()
-        tensors = {"ws": self._ws.detach().cpu().clone()}
-        entries = []
-        for i, entry in enumerate(self._history + self._future[::-1]):
-            tensors[f"history.{i}.before"] = entry.ws_before.detach().cpu().clone()
-            tensors[f"history.{i}.after"] = entry.ws_after.detach().cpu().clone()
-            entries.append(
-                {
-                    "kind": entry.kind,
-                    "points_before": entry.points_before,
-                    "points_after": entry.points_after,
-                    "seed_before": entry.seed_before,
-                    "seed_after": entry.seed_after,
-                    "steps": entry.steps,
-                }
-            )
-        if self._mask is not None:
-            tensors["mask"] = torch.from_numpy(self._mask.astype(np.uint8))
-        meta = {
-            "format": SESSION_FORMAT,
-            "version": SESSION_VERSION,
-            "seed": self.seed,
-            "truncation_psi": self.truncation_psi,
-            "points": self._points,
-            "settings": asdict(self.settings),
-            "history": entries,
-            "undone": len(self._future),
-            "generator": _generator_identity(self.generator),
-        }
-        path = Path(path)
-        save_file(tensors, str(path), metadata={"dragwidget": json.dumps(meta)})
-        return path
+        return session_file.write(self, path)
 
     @classmethod
     def load(
         cls, path: str | Path, generator: torch.nn.Module, device: str | torch.device | None = None
     ) -> DragSession:
-        """Restore a saved session onto `generator`; the image is the saved one, bit for bit."""
-        from safetensors import SafetensorError, safe_open
+        """Restore a saved session onto `generator`; the image is the saved one, bit for bit.
 
-        path = Path(path)
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = json.loads((f.metadata() or {})["dragwidget"])
-                tensors = {key: f.get_tensor(key) for key in f.keys()}
-        except (KeyError, ValueError, OSError, SafetensorError) as error:
-            raise ValueError(f"{path} is not a dragwidget session file ({error})") from error
-        if meta.get("format") != SESSION_FORMAT:
-            raise ValueError(f"{path} is not a dragwidget session file")
-        expected = _generator_identity(generator)
-        if (
-            meta["generator"]["num_ws"] != expected["num_ws"]
-            or meta["generator"]["w_dim"] != expected["w_dim"]
-        ):
-            raise ValueError(
-                f"{path} was saved for a generator with num_ws={meta['generator']['num_ws']}, "
-                f"w_dim={meta['generator']['w_dim']}; this one has num_ws={expected['num_ws']}, "
-                f"w_dim={expected['w_dim']}"
-            )
-        session = cls(
-            generator,
-            latent=tensors["ws"],
-            truncation_psi=meta["truncation_psi"],
-            device=device,
-            **meta["settings"],
-        )
-        session.seed = meta["seed"]
-        session._points = [(tuple(h), tuple(t)) for h, t in meta["points"]]
-        if "mask" in tensors:
-            session._mask = tensors["mask"].numpy().astype(bool)
-        entries = []
-        for i, item in enumerate(meta["history"]):
-            entries.append(
-                HistoryEntry(
-                    item["kind"],
-                    tensors[f"history.{i}.before"].to(session.device),
-                    tensors[f"history.{i}.after"].to(session.device),
-                    [(tuple(h), tuple(t)) for h, t in item["points_before"]],
-                    [(tuple(h), tuple(t)) for h, t in item["points_after"]],
-                    item["seed_before"],
-                    item["seed_after"],
-                    item["steps"],
-                )
-            )
-        undone = meta.get("undone", 0)
-        session._history = entries[: len(entries) - undone]
-        session._future = entries[len(entries) - undone :][::-1]
-        return session
+        Every field passes the checks the live API applies; a defect raises ValueError naming
+        the file and the field.
+        """
+        return session_file.read(path, generator, device)
 
     # ----- internals ----------------------------------------------------------------------------
 
@@ -612,8 +546,8 @@ class DragSession:
             self._lock.release()
 
     def _set_seed(self, seed: int) -> None:
-        self.seed = seed
-        self._ws = latent_from_seed(self.generator, seed, self.truncation_psi, self.device)
+        ws = latent_from_seed(self.generator, seed, self.truncation_psi, self.device)
+        self._ws, self.seed = self._check_latent(ws), seed
 
     def _push(self, entry: HistoryEntry) -> None:
         self._history.append(entry)
@@ -672,10 +606,13 @@ class DragSession:
             )
         if mask.dtype == bool:
             return mask.copy()
-        if np.issubdtype(mask.dtype, np.integer) and np.isin(mask, (0, 1)).all():
-            return mask.astype(bool)
+        found = f"dtype {mask.dtype}"
+        if np.issubdtype(mask.dtype, np.integer):
+            if np.isin(mask, (0, 1)).all():
+                return mask.astype(bool)
+            found = f"integers from {mask.min()} to {mask.max()}"
         raise ValueError(
-            f"mask must be a bool array (True = may change) or integers 0/1, not dtype {mask.dtype}"
+            f"mask must be a bool array (True = may change) or integers 0/1, not {found}"
         )
 
     def _check_latent(self, latent: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -688,12 +625,3 @@ class DragSession:
         if not torch.isfinite(ws).all():
             raise ValueError("latent contains NaN or infinite values")
         return ws.clone()
-
-
-def _generator_identity(generator: torch.nn.Module) -> dict[str, Any]:
-    return {
-        "num_ws": int(generator.num_ws),
-        "w_dim": int(generator.w_dim),
-        "img_resolution": int(generator.img_resolution),
-        "init_kwargs": getattr(generator, "init_kwargs", None),
-    }

@@ -6,10 +6,15 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from dragwidget.messages import short_repr
+
 # Radii in the paper are given for 512-px images and scale with the resolution.
 REFERENCE_RESOLUTION = 512
 PAPER_R1 = 3.0
 PAPER_R2 = 12.0
+# The largest radius a setting may ask for: the cost of a step grows with its square (a disc of
+# r1 = 64 px holds 12,900 pixels per handle, a window of r2 = 64 px 16,641).
+MAX_RADIUS = 64
 
 
 @dataclass(frozen=True)
@@ -31,35 +36,42 @@ class DragSettings:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             names = ", ".join(f.name for f in dataclasses.fields(self))
-            raise ValueError(f"unknown setting(s) {sorted(unknown)}; the settings are: {names}")
+            raise ValueError(
+                f"unknown setting(s) {short_repr(sorted(unknown))}; the settings are: {names}"
+            )
         return dataclasses.replace(self, **changes)
 
     def validate(self, num_ws: int, feature_layers: list[str]) -> None:
         """Raise ValueError naming the first bad field and its accepted range."""
         _positive("step_size", self.step_size)
         if self.latent_space not in ("w", "w+"):
-            raise ValueError(f"latent_space must be 'w' or 'w+', not {self.latent_space!r}")
+            found = short_repr(self.latent_space)
+            raise ValueError(f"latent_space must be 'w' or 'w+', not {found}")
         if not _is_int(self.free_layers) or not 1 <= self.free_layers <= num_ws:
-            raise ValueError(
-                f"free_layers must be an integer in [1, {num_ws}], not {self.free_layers!r}"
-            )
+            found = short_repr(self.free_layers)
+            raise ValueError(f"free_layers must be an integer in [1, {num_ws}], not {found}")
         if self.r1 is not None:
             _positive("r1", self.r1)
-        if self.r2 is not None and (not _is_int(self.r2) or not 1 <= self.r2 <= 64):
-            raise ValueError(f"r2 must be an integer in [1, 64] pixels, not {self.r2!r}")
+            if self.r1 > MAX_RADIUS:
+                raise ValueError(f"r1 must be in (0, {MAX_RADIUS}] pixels, not {self.r1!r}")
+        if self.r2 is not None and (not _is_int(self.r2) or not 1 <= self.r2 <= MAX_RADIUS):
+            raise ValueError(
+                f"r2 must be an integer in [1, {MAX_RADIUS}] pixels, not {short_repr(self.r2)}"
+            )
         _finite("mask_weight", self.mask_weight)
         if self.mask_weight < 0:
             raise ValueError(f"mask_weight must be >= 0, not {self.mask_weight!r}")
         if self.tracking not in ("l1", "l2"):
-            raise ValueError(f"tracking must be 'l1' or 'l2', not {self.tracking!r}")
+            raise ValueError(f"tracking must be 'l1' or 'l2', not {short_repr(self.tracking)}")
         if self.feature_layer is not None and self.feature_layer not in feature_layers:
-            raise ValueError(
-                f"feature_layer must be one of {feature_layers}, not {self.feature_layer!r}"
-            )
+            found = short_repr(self.feature_layer)
+            raise ValueError(f"feature_layer must be one of {feature_layers}, not {found}")
         if self.stop_distance is not None:
             _positive("stop_distance", self.stop_distance)
         if not _is_int(self.max_steps) or not 1 <= self.max_steps <= 100_000:
-            raise ValueError(f"max_steps must be an integer in [1, 100000], not {self.max_steps!r}")
+            raise ValueError(
+                f"max_steps must be an integer in [1, 100000], not {short_repr(self.max_steps)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,7 @@ def _is_int(value: object) -> bool:
 
 def _finite(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, not {value!r}")
+        raise ValueError(f"{name} must be a finite number, not {short_repr(value)}")
 
 
 def _positive(name: str, value: object) -> None:

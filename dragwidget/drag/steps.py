@@ -155,10 +155,19 @@ class Adam:
 
     @torch.no_grad()
     def step(self, grad: torch.Tensor) -> None:
+        """One update. If it would make the tensor NaN or infinite (a huge step size), nothing
+        changes, the moments included, and FloatingPointError says so."""
         beta1, beta2 = self.betas
-        self.t += 1
-        self.m.lerp_(grad, 1 - beta1)
-        self.v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        m_hat = self.m / (1 - beta1**self.t)
-        v_hat = self.v / (1 - beta2**self.t)
-        self.param.sub_(self.lr * m_hat / (v_hat.sqrt() + self.eps))
+        t = self.t + 1
+        m = torch.lerp(self.m, grad, 1 - beta1)
+        v = (self.v * beta2).addcmul_(grad, grad, value=1 - beta2)
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        updated = self.param - self.lr * m_hat / (v_hat.sqrt() + self.eps)
+        if not torch.isfinite(updated).all():
+            raise FloatingPointError(
+                "the update would make the latent NaN or infinite; the step was not applied "
+                "(lower the step size)"
+            )
+        self.param.copy_(updated)
+        self.m, self.v, self.t = m, v, t

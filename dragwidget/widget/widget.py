@@ -407,10 +407,14 @@ class DragWidget(ipywidgets.HBox):
             self._after_history_change()
 
     def close(self) -> None:
-        self._runner.stop()
-        self._runner.wait(timeout=10)
-        self.controls.close()
-        self.canvas.close()
+        # Also runs from __del__ on a widget whose __init__ failed: close what was made.
+        runner = getattr(self, "_runner", None)
+        if runner is not None:
+            runner.stop()
+            runner.wait(timeout=10)
+        for part in (getattr(self, "controls", None), getattr(self, "canvas", None)):
+            if part is not None:
+                part.close()
         super().close()
 
     # ----- the front end's messages --------------------------------------------------------------
