@@ -9,6 +9,7 @@ history by `finish()` (which `run()` calls itself).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import math
 import threading
@@ -22,11 +23,21 @@ import torch
 from PIL import Image
 
 from dragwidget.drag import steps
+from dragwidget.drag.pictures import image_to_uint8
+from dragwidget.drag.progress import TextProgress
+from dragwidget.drag.pti import (
+    Inversion,
+    InversionResult,
+    InversionStep,
+    SynthesisTuning,
+    synthesis_fingerprint,
+)
 from dragwidget.drag.settings import DragSettings, ResolvedSettings, resolve
 
 Point = tuple[float, float]
 SESSION_FORMAT = "dragwidget-session"
 SESSION_VERSION = 1
+SESSION_VERSION_WITH_TUNING = 2  # files holding tuned weights of inverted pictures
 
 
 class DragBusyError(RuntimeError):
@@ -56,7 +67,7 @@ class DragResult:
 
 @dataclass
 class HistoryEntry:
-    kind: str  # "drag" or "new_image"
+    kind: str  # "drag", "new_image" or "picture"
     ws_before: torch.Tensor
     ws_after: torch.Tensor
     points_before: list[tuple[Point, Point]]
@@ -64,6 +75,9 @@ class HistoryEntry:
     seed_before: int | None = None
     seed_after: int | None = None
     steps: int = 0
+    # The tuned synthesis weights in use before/after (None: the generator's own).
+    tuning_before: SynthesisTuning | None = None
+    tuning_after: SynthesisTuning | None = None
 
 
 @dataclass
@@ -83,14 +97,6 @@ class _OpenDrag:
     fixed_area: torch.Tensor | None = None
     steps: int = 0
     trajectory: list[list[Point]] = field(default_factory=list)
-
-
-def image_to_uint8(img: torch.Tensor) -> np.ndarray:
-    """[1, C, H, W] in [-1, 1] -> H x W x 3 uint8 (grey models are repeated to RGB)."""
-    img = (img[0].detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    if img.shape[0] == 1:
-        img = img.repeat(3, 1, 1)
-    return img[:3].permute(1, 2, 0).cpu().numpy()
 
 
 def check_point(point: Sequence[float], width: int, height: int, name: str = "point") -> Point:
@@ -143,9 +149,11 @@ class DragSession:
         if device is None:
             device = next(generator.parameters()).device
         self.device = torch.device(device)
-        self.generator = generator.to(self.device).eval()
-        for parameter in self.generator.parameters():
+        self._base_generator = generator.to(self.device).eval()
+        for parameter in self._base_generator.parameters():
             parameter.requires_grad_(False)
+        self._generator = self._base_generator
+        self._tuning: SynthesisTuning | None = None
         self.height, self.width = self.generator.synthesis.img_size
         self.truncation_psi = float(truncation_psi)
         self._lock = threading.RLock()
@@ -169,23 +177,68 @@ class DragSession:
     def from_image(
         cls,
         generator: torch.nn.Module,
-        image: Image.Image | np.ndarray,
-        steps: int = 200,
+        image: str | Path | bytes | Image.Image | np.ndarray,
+        steps: int = 150,
         *,
         device: str | torch.device | None = None,
-        on_step: Callable[[int, float], None] | None = None,
-        **settings: Any,
+        on_step: Callable[[InversionStep], None] | None = None,
+        progress: bool = True,
+        **options: Any,
     ) -> DragSession:
-        """Edit a picture: start from the latent whose image is closest to it (GAN inversion).
+        """Edit a picture (a path, file bytes, PIL image or uint8 array): invert it into the
+        generator the paper's way, projection then pivotal tuning, and drag on the tuned copy.
 
-        The result is the picture as this generator can draw it; `steps` of w, then of w+.
+        `steps` of projection; `options` are Inversion's (tuning_steps, fit, crop_position, pivot,
+        loss, ...; see dragwidget.drag.pti.Inversion), the rest DragSettings fields. `on_step`
+        gets an InversionStep after every step; `progress` draws a text bar on stderr. Ctrl-C (a
+        kernel interrupt) stops the inversion early, keeping the best so far.
         """
-        from dragwidget.drag.projection import project
-
+        inversion_names = set(inspect.signature(Inversion).parameters) - {"generator", "picture"}
+        inversion_options = {k: v for k, v in options.items() if k in inversion_names}
+        settings = {k: v for k, v in options.items() if k not in inversion_names}
+        DragSettings().replace(**settings)  # a misspelt option fails now, not after the inversion
         if device is not None:
             generator = generator.to(device)
-        ws = project(generator.eval().requires_grad_(False), image, steps, on_step=on_step)
-        return cls(generator, latent=ws, device=device, **settings)
+        inversion = Inversion(generator, image, steps=steps, **inversion_options)
+        bar = TextProgress(inversion.total_steps, "inverting") if progress else None
+
+        def report(record: InversionStep) -> None:
+            if bar is not None:
+                bar.update(record)
+            if on_step is not None:
+                on_step(record)
+
+        try:
+            result = inversion.run(report)
+        finally:
+            if bar is not None:
+                bar.close()
+        return cls.from_inversion(result, device=device, **settings)
+
+    @classmethod
+    def from_inversion(
+        cls, result: InversionResult, *, device: str | torch.device | None = None, **settings: Any
+    ) -> DragSession:
+        """A session editing an inverted picture (see dragwidget.drag.pti.Inversion)."""
+        session = cls(result.base_generator, latent=result.latent, device=device, **settings)
+        session.seed = None
+        session._use_tuning(result.tuning, result.generator)
+        return session
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        """The generator being dragged: the one given, or its tuned copy for an inverted picture."""
+        return self._generator
+
+    @property
+    def base_generator(self) -> torch.nn.Module:
+        """The generator the session was made with (never tuned)."""
+        return self._base_generator
+
+    @property
+    def tuning(self) -> SynthesisTuning | None:
+        """The tuned weights in use (an inverted picture's), or None."""
+        return self._tuning
 
     # ----- settings -----------------------------------------------------------------------------
 
@@ -399,6 +452,8 @@ class DragSession:
                     self.seed,
                     self.seed,
                     drag.steps,
+                    self._tuning,
+                    self._tuning,
                 )  # fmt: skip
             )
 
@@ -452,13 +507,39 @@ class DragSession:
             raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
         with self._editing():
             ws_before, seed_before, points_before = self._ws, self.seed, self.points
+            tuning_before = self._tuning
+            self._use_tuning(None)  # a seed draws the generator's own image
             self._set_seed(int(seed))
             self._points = []
             self._push(
                 HistoryEntry(
-                    "new_image", ws_before, self._ws, points_before, [], seed_before, self.seed
-                )
+                    "new_image",
+                    ws_before,
+                    self._ws,
+                    points_before,
+                    [],
+                    seed_before,
+                    self.seed,
+                    tuning_before=tuning_before,
+                )  # fmt: skip
             )
+
+    def open_picture(self, result: InversionResult) -> None:
+        """Edit an inverted picture next (points are cleared); undo brings the old image back.
+
+        `result` comes from Inversion(session.base_generator, picture).run().
+        """
+        if result.base_generator is not self._base_generator:
+            raise ValueError("the picture was inverted with another generator than this session's")
+        latent = self._check_latent(result.latent)
+        with self._editing():
+            entry = HistoryEntry(
+                "picture", self._ws, latent, self.points, [], self.seed, None,
+                tuning_before=self._tuning, tuning_after=result.tuning,
+            )  # fmt: skip
+            self._use_tuning(result.tuning, result.generator)
+            self._ws, self.seed, self._points = latent, None, []
+            self._push(entry)
 
     # ----- history ------------------------------------------------------------------------------
 
@@ -481,6 +562,7 @@ class DragSession:
                 return False
             entry = self._history.pop()
             self._future.append(entry)
+            self._use_tuning(entry.tuning_before)
             self._ws, self.seed, self._points = (
                 entry.ws_before,
                 entry.seed_before,
@@ -494,6 +576,7 @@ class DragSession:
                 return False
             entry = self._future.pop()
             self._history.append(entry)
+            self._use_tuning(entry.tuning_after)
             self._ws, self.seed, self._points = (
                 entry.ws_after,
                 entry.seed_after,
@@ -509,6 +592,19 @@ class DragSession:
 
         self.finish()
         tensors = {"ws": self._ws.detach().cpu().clone()}
+        tunings: list[SynthesisTuning] = []
+
+        def tuning_index(tuning: SynthesisTuning | None) -> int | None:
+            """Each tuned generator is stored once, however many entries use it."""
+            if tuning is None:
+                return None
+            for k, kept in enumerate(tunings):
+                if kept is tuning:
+                    return k
+            tensors.update(tuning.to_tensors(f"tuning.{len(tunings)}."))
+            tunings.append(tuning)
+            return len(tunings) - 1
+
         entries = []
         for i, entry in enumerate(self._history + self._future[::-1]):
             tensors[f"history.{i}.before"] = entry.ws_before.detach().cpu().clone()
@@ -521,20 +617,25 @@ class DragSession:
                     "seed_before": entry.seed_before,
                     "seed_after": entry.seed_after,
                     "steps": entry.steps,
+                    "tuning_before": tuning_index(entry.tuning_before),
+                    "tuning_after": tuning_index(entry.tuning_after),
                 }
             )
         if self._mask is not None:
             tensors["mask"] = torch.from_numpy(self._mask.astype(np.uint8))
+        current_tuning = tuning_index(self._tuning)
         meta = {
             "format": SESSION_FORMAT,
-            "version": SESSION_VERSION,
+            "version": SESSION_VERSION_WITH_TUNING if tunings else SESSION_VERSION,
             "seed": self.seed,
             "truncation_psi": self.truncation_psi,
             "points": self._points,
             "settings": asdict(self.settings),
             "history": entries,
             "undone": len(self._future),
-            "generator": _generator_identity(self.generator),
+            "generator": _generator_identity(self._base_generator),
+            "tuning": current_tuning,
+            "tunings": [{"base_fingerprint": t.base_fingerprint} for t in tunings],
         }
         path = Path(path)
         save_file(tensors, str(path), metadata={"dragwidget": json.dumps(meta)})
@@ -556,6 +657,10 @@ class DragSession:
             raise ValueError(f"{path} is not a dragwidget session file ({error})") from error
         if meta.get("format") != SESSION_FORMAT:
             raise ValueError(f"{path} is not a dragwidget session file")
+        if meta.get("version", SESSION_VERSION) > SESSION_VERSION_WITH_TUNING:
+            raise ValueError(
+                f"{path} was written by a newer dragwidget (session version {meta['version']})"
+            )
         expected = _generator_identity(generator)
         if (
             meta["generator"]["num_ws"] != expected["num_ws"]
@@ -573,6 +678,8 @@ class DragSession:
             device=device,
             **meta["settings"],
         )
+        tunings = _tunings_from_file(path, meta, tensors, generator)
+        session._use_tuning(tunings[meta["tuning"]] if meta.get("tuning") is not None else None)
         session.seed = meta["seed"]
         session._points = [(tuple(h), tuple(t)) for h, t in meta["points"]]
         if "mask" in tensors:
@@ -589,6 +696,8 @@ class DragSession:
                     item["seed_before"],
                     item["seed_after"],
                     item["steps"],
+                    _tuning_at(tunings, item.get("tuning_before")),
+                    _tuning_at(tunings, item.get("tuning_after")),
                 )
             )
         undone = meta.get("undone", 0)
@@ -610,6 +719,21 @@ class DragSession:
             yield
         finally:
             self._lock.release()
+
+    def _use_tuning(
+        self, tuning: SynthesisTuning | None, tuned: torch.nn.Module | None = None
+    ) -> None:
+        """Draw with `tuning`'s weights (None: the generator's own); `tuned`: its copy, if made."""
+        if tuning is self._tuning:
+            return
+        if tuning is None:
+            self._generator = self._base_generator
+        elif tuned is not None and next(tuned.parameters()).device == self.device:
+            self._generator = tuned.eval().requires_grad_(False)
+        else:
+            self._generator = tuning.apply(self._base_generator)
+        self._tuning = tuning
+        self._image_cache = None
 
     def _set_seed(self, seed: int) -> None:
         self.seed = seed
@@ -688,6 +812,29 @@ class DragSession:
         if not torch.isfinite(ws).all():
             raise ValueError("latent contains NaN or infinite values")
         return ws.clone()
+
+
+def _tunings_from_file(
+    path: Path, meta: dict, tensors: dict[str, torch.Tensor], generator: torch.nn.Module
+) -> list[SynthesisTuning]:
+    """The tuned weights a session file holds (none in files without inverted pictures)."""
+    listed = meta.get("tunings", [])
+    if not listed:
+        return []
+    fingerprint = synthesis_fingerprint(generator)
+    tunings = []
+    for k, item in enumerate(listed):
+        if item["base_fingerprint"] != fingerprint:
+            raise ValueError(
+                f"{path} holds a picture tuned from another generator (its synthesis weights "
+                "differ from this one's): load it with the generator it was saved with"
+            )
+        tunings.append(SynthesisTuning.from_tensors(tensors, f"tuning.{k}.", fingerprint))
+    return tunings
+
+
+def _tuning_at(tunings: list[SynthesisTuning], index: int | None) -> SynthesisTuning | None:
+    return None if index is None else tunings[index]
 
 
 def _generator_identity(generator: torch.nn.Module) -> dict[str, Any]:
