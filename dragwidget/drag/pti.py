@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import inspect
 import math
 import signal
 import threading
@@ -232,6 +233,15 @@ def _stored_tuning(
         if difference <= FP16_TOLERANCE:
             return half
     return exact
+
+
+def split_inversion_options(options: dict) -> tuple[dict, dict]:
+    """(Inversion's keyword arguments, the rest) of a mixed set of options."""
+    names = set(inspect.signature(Inversion).parameters) - {"generator", "picture"}
+    return (
+        {k: v for k, v in options.items() if k in names},
+        {k: v for k, v in options.items() if k not in names},
+    )
 
 
 # ----- the whole inversion ------------------------------------------------------------------------

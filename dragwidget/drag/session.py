@@ -9,7 +9,6 @@ history by `finish()` (which `run()` calls itself).
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import math
 import threading
@@ -30,6 +29,7 @@ from dragwidget.drag.pti import (
     InversionResult,
     InversionStep,
     SynthesisTuning,
+    split_inversion_options,
     synthesis_fingerprint,
 )
 from dragwidget.drag.settings import DragSettings, ResolvedSettings, resolve
@@ -193,9 +193,7 @@ class DragSession:
         gets an InversionStep after every step; `progress` draws a text bar on stderr. Ctrl-C (a
         kernel interrupt) stops the inversion early, keeping the best so far.
         """
-        inversion_names = set(inspect.signature(Inversion).parameters) - {"generator", "picture"}
-        inversion_options = {k: v for k, v in options.items() if k in inversion_names}
-        settings = {k: v for k, v in options.items() if k not in inversion_names}
+        inversion_options, settings = split_inversion_options(options)
         DragSettings().replace(**settings)  # a misspelt option fails now, not after the inversion
         if device is not None:
             generator = generator.to(device)
