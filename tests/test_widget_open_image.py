@@ -117,8 +117,10 @@ def test_the_open_image_panel_previews_the_fit_and_inverts(w, tmp_path):
     panel.crop_position.value = 0.0
     original = w._session  # noqa: SLF001  (the panel drives the same session)
     panel.invert.click()
+    w.stop()  # the settings were passed on; the whole inversion is tested above
     result = w.wait(timeout=120)
-    assert result.picture.fit == "crop" and result.picture.box == (0.0, 0.0, 48.0, 48.0)
+    assert result.stopped and result.picture.fit == "crop"
+    assert result.picture.box == (0.0, 0.0, 48.0, 48.0)
     assert w.session is original and w.session.history[-1].kind == "picture"
 
 
