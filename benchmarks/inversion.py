@@ -37,7 +37,7 @@ from dragwidget.checkpoints import load_generator  # noqa: E402
 from dragwidget.datasets.faces import render_face  # noqa: E402
 from dragwidget.drag import DragSession  # noqa: E402
 from dragwidget.drag.losses import PIXEL_LOSSES, reconstruction_loss  # noqa: E402
-from dragwidget.drag.pictures import image_to_uint8  # noqa: E402
+from dragwidget.drag.pictures import image_to_uint8, psnr  # noqa: E402
 from dragwidget.drag.pti import Inversion, InversionResult  # noqa: E402
 from dragwidget.evaluation.landmarks import load_detector  # noqa: E402
 
@@ -66,6 +66,23 @@ def invert(G, picture, options: dict) -> Inverted:
         time.perf_counter() - wall,
         time.process_time() - cpu,
     )
+
+
+def locality(item: Inverted, seeds: range = range(8)) -> float:
+    """Mean PSNR (dB) of the model's own seed images drawn by the tuned copy against the original:
+    how much of the rest of the latent space the tuning left alone (inf: untouched)."""
+    r = item.result
+    values = []
+    for seed in seeds:
+        latent = DragSession(r.base_generator, seed=seed).latent
+        with torch.no_grad():
+            values.append(
+                psnr(
+                    image_to_uint8(r.generator.synthesis(latent)),
+                    image_to_uint8(r.base_generator.synthesis(latent)),
+                )
+            )
+    return float(np.mean(values))
 
 
 def landmark_error(detector, picture: np.ndarray, image: np.ndarray) -> float:
@@ -107,7 +124,8 @@ def faces(G, detector, count: int, options: dict) -> list[Inverted]:
             f"face {FIRST_HELD_OUT_SEED + i}: PSNR {r.projection_psnr:5.2f} -> {r.psnr:5.2f} dB, "
             f"landmarks {landmark_error(detector, item.picture, item.projection_image()):4.2f} -> "
             f"{landmark_error(detector, item.picture, r.image()):4.2f} px, "
-            f"{item.wall:5.1f} s ({item.cpu:5.1f} s CPU)",
+            f"{item.wall:5.1f} s ({item.cpu:5.1f} s CPU), seed images kept at "
+            f"{locality(item):4.1f} dB",
             flush=True,
         )
     projection = [x.result.projection_psnr for x in inverted]
@@ -118,6 +136,10 @@ def faces(G, detector, count: int, options: dict) -> list[Inverted]:
     print(f"{'':28}{'PSNR dB':>16}{'landmark error px':>20}")
     print(f"{'projection only':28}{mean_sd(projection):>16}{mean_sd(marks_projection):>20}")
     print(f"{'projection + PTI':28}{mean_sd(tuned):>16}{mean_sd(marks_tuned):>20}")
+    print(
+        "locality: the model's seed images 0-7, tuned copy against original: "
+        f"{mean_sd([locality(x) for x in inverted], 1)} dB PSNR"
+    )
     print(
         f"whole inversion: {mean_sd([x.wall for x in inverted], 1)} s wall, "
         f"{mean_sd([x.cpu for x in inverted], 1)} s CPU "

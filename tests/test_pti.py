@@ -32,7 +32,7 @@ def face():
 
 @pytest.fixture(scope="module")
 def inverted(generator, face):
-    return Inversion(generator, face, steps=20, tuning_steps=40, tuning_lr=1e-2).run()
+    return Inversion(generator, face, steps=20, tuning_steps=40).run()
 
 
 def mean_error(image: np.ndarray, picture: np.ndarray) -> float:
@@ -51,18 +51,21 @@ def test_tuning_lowers_the_reconstruction_error_of_a_picture(generator, face, in
     assert not any(p.requires_grad for p in generator.parameters())
 
 
-def test_locality_a_latent_far_from_the_pivot_barely_changes(generator, face, inverted):
-    far = DragSession(generator, seed=123).latent  # an ordinary sample of the model
-    assert (far - inverted.latent).norm() > 0.5 * inverted.latent.norm()
-    without = Inversion(
-        generator, face, steps=20, tuning_steps=40, tuning_lr=1e-2, locality_weight=0
-    ).run()
-    with torch.no_grad():
-        original = image_to_uint8(generator.synthesis(far))
-        kept = image_to_uint8(inverted.generator.synthesis(far))
-        drifted = image_to_uint8(without.generator.synthesis(far))
-    assert mean_error(kept, original) < 0.5 * mean_error(drifted, original)
-    assert mean_error(kept, original) < 0.25 * mean_error(inverted.image(), original)
+def test_locality_latents_far_from_the_pivot_barely_change(generator, face, inverted):
+    far = [DragSession(generator, seed=seed).latent for seed in (123, 124, 125)]
+    assert all((w - inverted.latent).norm() > 0.5 * inverted.latent.norm() for w in far)
+    without = Inversion(generator, face, steps=20, tuning_steps=40, locality_weight=0).run()
+
+    def change(tuned: torch.nn.Module, latent: torch.Tensor) -> float:
+        with torch.no_grad():
+            before = image_to_uint8(generator.synthesis(latent))
+            return mean_error(image_to_uint8(tuned.synthesis(latent)), before)
+
+    pivot = change(inverted.generator, inverted.latent)  # what tuning is for
+    kept = np.mean([change(inverted.generator, w) for w in far])
+    drifted = np.mean([change(without.generator, w) for w in far])
+    assert kept < 0.7 * drifted
+    assert kept < 0.5 * pivot
 
 
 def test_the_tuning_is_stored_compactly_and_reapplied_exactly(generator, inverted):
@@ -79,7 +82,7 @@ def test_the_tuning_is_stored_compactly_and_reapplied_exactly(generator, inverte
 
 
 def test_stop_during_tuning_keeps_the_best_weights_so_far(generator, face):
-    inversion = Inversion(generator, face, steps=10, tuning_steps=50, tuning_lr=1e-2)
+    inversion = Inversion(generator, face, steps=10, tuning_steps=50)
     losses = []
 
     def on_step(record):
