@@ -314,7 +314,7 @@ class Inversion:
         fit: str = "crop",
         crop_position: float = 0.5,
         pivot: str = "w",
-        steps: int = 150,
+        steps: int = 100,
         lr: float = 0.05,
         tuning_steps: int = 150,
         tuning_lr: float = 3e-3,

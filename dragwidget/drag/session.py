@@ -178,7 +178,7 @@ class DragSession:
         cls,
         generator: torch.nn.Module,
         image: str | Path | bytes | Image.Image | np.ndarray,
-        steps: int = 150,
+        steps: int = 100,
         *,
         device: str | torch.device | None = None,
         on_step: Callable[[InversionStep], None] | None = None,

@@ -133,7 +133,7 @@ class DragWidget(ipywidgets.HBox):
         cls,
         image: Image.Image | np.ndarray | str | Path,
         generator: torch.nn.Module | None = None,
-        steps: int = 150,
+        steps: int = 100,
         device: str | torch.device | None = None,
         wait: bool = True,
         **options: Any,
