@@ -225,3 +225,19 @@ def test_tuned_weights_of_another_shape_are_refused(generator, inverted):
     broken = SynthesisTuning({name: delta[..., :1]}, inverted.tuning.base_fingerprint)
     with pytest.raises(ValueError, match="shape"):
         broken.apply(generator)
+
+
+def test_a_session_file_with_broken_tuned_weights_is_refused(generator, inverted, tmp_path):
+    path = DragSession.from_inversion(inverted).save(tmp_path / "picture.dragwidget")
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["dragwidget"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    name = next(k for k in tensors if k.startswith("tuning.0."))
+    broken = dict(tensors)
+    broken[name] = torch.full_like(tensors[name], float("nan"))
+    save_file(broken, str(path), metadata={"dragwidget": json.dumps(meta)})
+    with pytest.raises(ValueError, match="not finite"):
+        DragSession.load(path, generator)
+    save_file(tensors, str(path), metadata={"dragwidget": json.dumps(meta | {"tuning": 3})})
+    with pytest.raises(ValueError, match="tuning index"):
+        DragSession.load(path, generator)

@@ -677,7 +677,7 @@ class DragSession:
             **meta["settings"],
         )
         tunings = _tunings_from_file(path, meta, tensors, generator)
-        session._use_tuning(tunings[meta["tuning"]] if meta.get("tuning") is not None else None)
+        session._use_tuning(_tuning_at(tunings, meta.get("tuning")))
         session.seed = meta["seed"]
         session._points = [(tuple(h), tuple(t)) for h, t in meta["points"]]
         if "mask" in tensors:
@@ -827,12 +827,20 @@ def _tunings_from_file(
                 f"{path} holds a picture tuned from another generator (its synthesis weights "
                 "differ from this one's): load it with the generator it was saved with"
             )
-        tunings.append(SynthesisTuning.from_tensors(tensors, f"tuning.{k}.", fingerprint))
+        tuning = SynthesisTuning.from_tensors(tensors, f"tuning.{k}.", fingerprint)
+        for name, delta in tuning.delta.items():
+            if not delta.is_floating_point() or not torch.isfinite(delta).all():
+                raise ValueError(f"{path}: the tuned weight {name} is not finite floating point")
+        tunings.append(tuning)
     return tunings
 
 
-def _tuning_at(tunings: list[SynthesisTuning], index: int | None) -> SynthesisTuning | None:
-    return None if index is None else tunings[index]
+def _tuning_at(tunings: list[SynthesisTuning], index: Any) -> SynthesisTuning | None:
+    if index is None:
+        return None
+    if not isinstance(index, int) or not 0 <= index < len(tunings):
+        raise ValueError(f"a tuning index must be one of 0..{len(tunings) - 1}, not {index!r}")
+    return tunings[index]
 
 
 def _generator_identity(generator: torch.nn.Module) -> dict[str, Any]:
