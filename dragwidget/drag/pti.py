@@ -397,7 +397,7 @@ class Inversion:
                             counter["best"],
                             seconds,
                             image,
-                        )  # fmt: skip
+                        )
                     )
                 return self._stop.is_set()
 
