@@ -236,6 +236,9 @@ def main() -> None:
     parser.add_argument("--loss", default="auto", help="the inversion loss (default: auto)")
     parser.add_argument("--steps", type=int, help="projection steps (default: Inversion's)")
     parser.add_argument("--tuning-steps", type=int, help="PTI steps (default: Inversion's)")
+    parser.add_argument("--tuning-lr", type=float, help="PTI learning rate (default: Inversion's)")
+    parser.add_argument("--locality-weight", type=float, help="lambda_R (default: Inversion's)")
+    parser.add_argument("--pivot", choices=("w", "w+"), help="pivot space (default: w)")
     parser.add_argument("--figures", action="store_true", help="write the README figures")
     args = parser.parse_args()
     if args.threads:
@@ -246,8 +249,9 @@ def main() -> None:
     options = {"loss": args.loss}
     if args.steps is not None:
         options["steps"] = args.steps
-    if args.tuning_steps is not None:
-        options["tuning_steps"] = args.tuning_steps
+    for name in ("tuning_steps", "tuning_lr", "locality_weight", "pivot"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
     print(
         f"generator: {args.generator or 'the shipped default'} ({G.img_resolution} px, "
         f"{sum(p.numel() for p in G.parameters()) / 1e6:.2f} M parameters); "
