@@ -61,7 +61,7 @@ def invert(G, picture, options: dict) -> Inverted:
     wall, cpu = time.perf_counter(), time.process_time()
     result = Inversion(G, picture, **options).run()
     return Inverted(
-        np.asarray(result.picture.image),
+        result.picture.array(),
         result,
         time.perf_counter() - wall,
         time.process_time() - cpu,

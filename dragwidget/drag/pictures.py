@@ -38,7 +38,7 @@ class FittedPicture:
 
     def array(self) -> np.ndarray:
         """H x W x 3 uint8."""
-        return np.asarray(self.image)
+        return np.array(self.image)
 
 
 def image_to_uint8(img: torch.Tensor) -> np.ndarray:
