@@ -114,7 +114,7 @@ PIXEL_LOSSES = {
     "l1+ssim": PixelLoss(ssim_weight=1.0),
     "l1+ssim+mse": PixelLoss(ssim_weight=1.0, mse_weight=1.0),
 }
-DEFAULT_PIXEL_LOSS = "l1+ssim"
+DEFAULT_PIXEL_LOSS = "l1"  # measured best (benchmarks/results/inversion_losses.txt)
 
 
 class VGG16Features(nn.Module):
