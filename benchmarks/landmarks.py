@@ -60,6 +60,11 @@ def detect_in_image(G, detector, seed: int) -> np.ndarray:
 def drag_landmarks(G, detector, seed_a, targets, subset, max_steps, settings) -> DragOutcome:
     """Drag the `subset` of seed_a's detected landmarks to `targets` (all landmarks, [K, 2])."""
     session = DragSession(G, seed=seed_a, **settings)
+    return drag_session_landmarks(session, detector, targets, subset, max_steps)
+
+
+def drag_session_landmarks(session, detector, targets, subset, max_steps) -> DragOutcome:
+    """Drag the `subset` of the session image's detected landmarks to `targets`."""
     h, w = session.height, session.width
     handles = np.clip(detect(detector, session.image()), 0, [w - 1, h - 1])
     for k in subset:

@@ -10,14 +10,17 @@ from PIL import Image
 from toygen import BlobGenerator
 
 from dragwidget.drag import DragSession
-from dragwidget.drag.projection import image_to_tensor, project
+from dragwidget.drag.losses import reconstruction_loss
+from dragwidget.drag.projection import image_to_tensor, learning_rate, project
 
 
 def test_projection_recovers_a_known_image():
     G = BlobGenerator(resolution=32)
     truth = DragSession(G, seed=9)
     centre = G.blob_centre(truth.latent)
-    session = DragSession.from_image(G, truth.image("pil"), steps=150)
+    session = DragSession.from_image(
+        G, truth.image("pil"), steps=150, tuning_steps=0, pivot="w+", progress=False
+    )
     assert math.dist(G.blob_centre(session.latent), centre) < 1.0
     assert np.abs(session.image().astype(int) - truth.image().astype(int)).mean() < 4
     # ...and the result is an ordinary session: it drags and undoes.
@@ -26,25 +29,42 @@ def test_projection_recovers_a_known_image():
     assert session.undo() and session.seed is None
 
 
-def test_projection_on_a_stylegan2_lowers_the_loss_and_reports_progress():
+@pytest.mark.parametrize("space", ["w", "w+"])
+def test_projection_on_a_stylegan2_lowers_the_loss_and_reports_progress(space):
     G = small_stylegan2(32)
-    target = DragSession(G, seed=5).image()
+    target = image_to_tensor(DragSession(G, seed=5).image(), torch.device("cpu"))
     losses = []
-    ws = project(G, target, steps=15, on_step=lambda step, loss: losses.append(loss))
-    assert ws.shape == (1, G.num_ws, G.w_dim) and len(losses) == 30
-    assert min(losses[-5:]) < 0.8 * losses[0]
+    result = project(
+        G, target, steps=16, space=space, on_step=lambda loss, image: losses.append(loss) or False
+    )
+    assert result.latent.shape == (1, G.num_ws, G.w_dim) and len(losses) == 16
+    assert result.loss == min(losses) < 0.8 * losses[0] and not result.stopped
+    if space == "w":  # one latent shared by every layer: the paper's pivot
+        assert torch.equal(result.latent, result.latent[:, :1].expand_as(result.latent))
+    loss = reconstruction_loss("auto")
+    with torch.no_grad():
+        assert float(loss(G.synthesis(result.latent), target).sum()) == pytest.approx(
+            result.loss, rel=1e-5
+        )
+
+
+def test_the_learning_rate_warms_up_and_ramps_down():
+    rates = [learning_rate(0.1, (i + 1) / 100) for i in range(100)]
+    assert rates[0] < 0.03 and max(rates) == pytest.approx(0.1) and rates[-1] == 0.0
+    assert rates[50] == pytest.approx(0.1) and rates[90] < rates[80] < 0.1
 
 
 def test_pictures_of_any_size_and_mode_are_accepted_and_junk_is_named():
-    size = (16, 24)
     grey = Image.new("L", (100, 50), 128)
-    tensor = image_to_tensor(grey, size, torch.device("cpu"))
-    assert tensor.shape == (1, 3, 16, 24) and torch.allclose(
-        tensor, torch.tensor(128 / 127.5 - 1), atol=1e-6
+    session = DragSession.from_image(
+        BlobGenerator(16), grey, steps=2, tuning_steps=0, fit="pad", progress=False
     )
+    assert session.image().shape == (16, 16, 3)
     with pytest.raises(ValueError, match="uint8"):
-        image_to_tensor(np.zeros((4, 4, 3), dtype=np.float32), size, torch.device("cpu"))
-    with pytest.raises(ValueError, match="PIL image"):
-        image_to_tensor("picture.png", size, torch.device("cpu"))
+        DragSession.from_image(BlobGenerator(16), np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="no such file"):
+        DragSession.from_image(BlobGenerator(16), "picture.png")
     with pytest.raises(ValueError, match="steps"):
-        project(BlobGenerator(32), grey, steps=0)
+        project(BlobGenerator(32), torch.zeros(1, 3, 32, 32), steps=0)
+    with pytest.raises(ValueError, match="space"):
+        project(BlobGenerator(32), torch.zeros(1, 3, 32, 32), space="z")

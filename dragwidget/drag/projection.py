@@ -1,87 +1,139 @@
-"""Real-image editing: find the latent whose image is closest to a given picture (GAN inversion).
+"""The pivot of an inversion: the latent whose image is closest to a picture.
 
-First the mean latent w_avg, then Adam on a single w (stays on the generator's manifold), then on
-w+ (one latent per layer: closer fit). The loss compares images at several scales, so that the
-coarse layout is matched before the fine detail. No perceptual network is used: nothing can be
-downloaded, and this keeps the fit honest about what the generator can draw.
+Start from the best of w_avg and a few mapped random latents (forward passes only: a cheap guess at
+the layout), then Adam on one w shared by all layers: the paper's W, where the generator draws what
+it learned, so that the pivot stays editable. `space="w+"` spends the second half of the steps on
+one latent per layer (closer, less editable). The learning rate ramps up over the first 5% of the
+steps and down (cosine) over the last 25%, as in StyleGAN2's projector. The best latent seen is
+kept, so a stop returns the best so far.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
+from dragwidget.drag.losses import reconstruction_loss
 from dragwidget.drag.steps import Adam
 
+SPACES = ("w", "w+")
+# Called after each step with the loss and the image it was computed on; True asks to stop.
+StepReport = Callable[[float, torch.Tensor], bool]
 
-def image_to_tensor(
-    image: Image.Image | np.ndarray, size: tuple[int, int], device: torch.device
-) -> torch.Tensor:
-    """Any RGB(A)/grey picture -> [1, 3, H, W] in [-1, 1] at the generator's size."""
-    if isinstance(image, np.ndarray):
-        if image.ndim not in (2, 3) or image.dtype != np.uint8:
-            raise ValueError(
-                f"image must be an H x W (x 3) uint8 array, not {image.dtype} {image.shape}"
-            )
-        image = Image.fromarray(image)
-    if not isinstance(image, Image.Image):
-        raise ValueError(f"image must be a PIL image or a uint8 array, not {type(image).__name__}")
-    height, width = size
-    image = image.convert("RGB").resize((width, height), Image.LANCZOS)
-    pixels = torch.from_numpy(np.asarray(image).copy()).to(device)
+
+@dataclass
+class Projection:
+    latent: torch.Tensor  # [1, num_ws, w_dim], the best seen
+    loss: float  # its loss
+    steps: int
+    stopped: bool
+
+
+def image_to_tensor(image: Image.Image | np.ndarray, device: torch.device) -> torch.Tensor:
+    """An RGB picture already at the generator's size -> [1, 3, H, W] in [-1, 1]."""
+    pixels = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).to(device)
     return pixels.permute(2, 0, 1)[None].float() / 127.5 - 1
 
 
-def pyramid_loss(a: torch.Tensor, b: torch.Tensor, levels: int = 4) -> torch.Tensor:
-    """Mean absolute difference at full, 1/2, 1/4 and 1/8 size: layout first, then detail."""
-    loss = (a - b).abs().mean()
-    for _ in range(levels - 1):
-        a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
-        loss = loss + (a - b).abs().mean()
-    return loss
+def mean_latent(generator: torch.nn.Module, samples: int = 1000) -> torch.Tensor:
+    """w_avg [w_dim] of the mapping network, or the mean of `samples` mapped latents."""
+    w_avg = getattr(generator.mapping, "w_avg", None)
+    if w_avg is not None:
+        return w_avg.detach().float().clone()
+    device = next(generator.parameters()).device
+    z = torch.randn(samples, generator.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return generator.mapping(*_with_label(generator, z.to(device)))[:, 0].float().mean(dim=0)
+
+
+def learning_rate(base: float, t: float) -> float:
+    """StyleGAN2 projector's schedule at progress t in [0, 1]: 5% warm-up, 25% cosine ramp-down."""
+    ramp = min(1.0, (1.0 - t) / 0.25)
+    return base * (0.5 - 0.5 * math.cos(math.pi * ramp)) * min(1.0, t / 0.05)
 
 
 def project(
     generator: torch.nn.Module,
-    image: Image.Image | np.ndarray,
-    steps: int = 200,
-    w_plus_steps: int | None = None,
-    lr: float = 0.03,
-    on_step: Callable[[int, float], None] | None = None,
-) -> torch.Tensor:
-    """The w+ latent [1, num_ws, w_dim] whose image best matches `image`.
-
-    `steps` optimize one w shared by all layers; then `w_plus_steps` (default: as many) refine
-    each layer's latent. `on_step(step, loss)` reports progress.
-    """
-    if not isinstance(steps, int) or steps < 1:
+    target: torch.Tensor,
+    steps: int = 150,
+    *,
+    space: str = "w",
+    lr: float = 0.05,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    candidates: int = 8,
+    seed: int = 0,
+    on_step: StepReport | None = None,
+) -> Projection:
+    """The latent whose image best matches `target` ([1, 3, H, W] in [-1, 1]) under `loss`."""
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"steps must be a positive integer, not {steps!r}")
-    device = next(generator.parameters()).device
-    target = image_to_tensor(image, generator.synthesis.img_size, device)
-    w_avg = getattr(generator.mapping, "w_avg", None)
-    if w_avg is None:  # a generator of the protocol without w_avg: the mean of many samples
-        with torch.no_grad():
-            z = torch.randn(1000, generator.z_dim, device=device)
-            w_avg = generator.mapping(z)[:, 0].mean(dim=0)
-    latent = w_avg.detach().float().reshape(1, 1, -1).clone()
-    schedule = [("w", steps), ("w+", steps if w_plus_steps is None else w_plus_steps)]
-    done = 0
-    for space, count in schedule:
-        if space == "w+":
-            latent = latent.expand(1, generator.num_ws, -1).clone()
-        latent.requires_grad_(True)
+    if space not in SPACES:
+        raise ValueError(f"space must be 'w' or 'w+', not {space!r}")
+    loss = loss or reconstruction_loss("auto")
+    num_ws = generator.num_ws
+    start = _starting_w(generator, target, loss, candidates, seed)
+    best = _Best(start.expand(1, num_ws, -1).clone())
+    schedule = [("w", steps)] if space == "w" else [("w", steps - steps // 2), ("w+", steps // 2)]
+    latent, done = start, 0
+    for phase, count in schedule:
+        if phase == "w+":
+            latent = best.latent.clone()  # w+ refines the best w
+        latent = latent.detach().requires_grad_(True)
         adam = Adam(latent, lr=lr)
-        for _ in range(count):
-            ws = latent.expand(1, generator.num_ws, -1) if space == "w" else latent
-            loss = pyramid_loss(generator.synthesis(ws, noise_mode="const"), target)
-            (grad,) = torch.autograd.grad(loss, [latent])
+        for i in range(count):
+            adam.lr = learning_rate(lr, (i + 1) / count)
+            ws = latent.expand(1, num_ws, -1)
+            image = generator.synthesis(ws, noise_mode="const")
+            value = loss(image, target).sum()
+            (grad,) = torch.autograd.grad(value, [latent])
+            best.offer(float(value.detach()), ws)
             adam.step(grad)
             done += 1
-            if on_step is not None:
-                on_step(done, float(loss.detach()))
-        latent = latent.detach()
-    return latent.expand(1, generator.num_ws, -1).clone()
+            if on_step is not None and on_step(float(value.detach()), image.detach()):
+                return Projection(best.latent, best.loss, done, stopped=True)
+    return Projection(best.latent, best.loss, done, stopped=False)
+
+
+class _Best:
+    """The lowest-loss latent seen so far (a copy)."""
+
+    def __init__(self, latent: torch.Tensor) -> None:
+        self.latent, self.loss = latent, math.inf
+
+    def offer(self, loss: float, ws: torch.Tensor) -> None:
+        if loss < self.loss:
+            self.loss, self.latent = loss, ws.detach().clone()
+
+
+def _with_label(generator: torch.nn.Module, z: torch.Tensor) -> tuple:
+    c_dim = getattr(generator, "c_dim", 0)
+    c = torch.zeros(len(z), c_dim, device=z.device) if c_dim else None
+    return z, c
+
+
+@torch.no_grad()
+def _starting_w(
+    generator: torch.nn.Module,
+    target: torch.Tensor,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    candidates: int,
+    seed: int,
+) -> torch.Tensor:
+    """[1, 1, w_dim]: w_avg, or a mapped random w (truncated halfway) that matches better."""
+    device = target.device
+    w_avg = mean_latent(generator).to(device)
+    options = w_avg[None]
+    if candidates > 0:
+        z = torch.randn(candidates, generator.z_dim, generator=torch.Generator().manual_seed(seed))
+        mapped = generator.mapping(*_with_label(generator, z.to(device)))[:, 0].float()
+        options = torch.cat([options, w_avg + 0.5 * (mapped - w_avg)])
+    scores = [
+        float(loss(generator.synthesis(w[None, None].expand(1, generator.num_ws, -1)), target))
+        for w in options
+    ]
+    return options[int(np.argmin(scores))].reshape(1, 1, -1).clone()

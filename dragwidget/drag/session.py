@@ -21,6 +21,15 @@ import torch
 from PIL import Image
 
 from dragwidget.drag import session_file, steps
+from dragwidget.drag.pictures import image_to_uint8
+from dragwidget.drag.progress import TextProgress
+from dragwidget.drag.pti import (
+    Inversion,
+    InversionResult,
+    InversionStep,
+    SynthesisTuning,
+    split_inversion_options,
+)
 from dragwidget.drag.settings import DragSettings, ResolvedSettings, resolve
 from dragwidget.messages import short_repr
 
@@ -54,7 +63,7 @@ class DragResult:
 
 @dataclass
 class HistoryEntry:
-    kind: str  # "drag" or "new_image"
+    kind: str  # "drag", "new_image" or "picture"
     ws_before: torch.Tensor
     ws_after: torch.Tensor
     points_before: list[tuple[Point, Point]]
@@ -62,6 +71,9 @@ class HistoryEntry:
     seed_before: int | None = None
     seed_after: int | None = None
     steps: int = 0
+    # The tuned synthesis weights in use before/after (None: the generator's own).
+    tuning_before: SynthesisTuning | None = None
+    tuning_after: SynthesisTuning | None = None
 
 
 @dataclass
@@ -81,14 +93,6 @@ class _OpenDrag:
     fixed_area: torch.Tensor | None = None
     steps: int = 0
     trajectory: list[list[Point]] = field(default_factory=list)
-
-
-def image_to_uint8(img: torch.Tensor) -> np.ndarray:
-    """[1, C, H, W] in [-1, 1] -> H x W x 3 uint8 (grey models are repeated to RGB)."""
-    img = (img[0].detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    if img.shape[0] == 1:
-        img = img.repeat(3, 1, 1)
-    return img[:3].permute(1, 2, 0).cpu().numpy()
 
 
 def check_point(point: Sequence[float], width: int, height: int, name: str = "point") -> Point:
@@ -156,9 +160,11 @@ class DragSession:
         if device is None:
             device = next(generator.parameters()).device
         self.device = torch.device(device)
-        self.generator = generator.to(self.device).eval()
-        for parameter in self.generator.parameters():
+        self._base_generator = generator.to(self.device).eval()
+        for parameter in self._base_generator.parameters():
             parameter.requires_grad_(False)
+        self._generator = self._base_generator
+        self._tuning: SynthesisTuning | None = None
         self.height, self.width = self.generator.synthesis.img_size
         self.truncation_psi = check_truncation_psi(truncation_psi)
         self._lock = threading.RLock()
@@ -182,23 +188,66 @@ class DragSession:
     def from_image(
         cls,
         generator: torch.nn.Module,
-        image: Image.Image | np.ndarray,
-        steps: int = 200,
+        image: str | Path | bytes | Image.Image | np.ndarray,
+        steps: int = 100,
         *,
         device: str | torch.device | None = None,
-        on_step: Callable[[int, float], None] | None = None,
-        **settings: Any,
+        on_step: Callable[[InversionStep], None] | None = None,
+        progress: bool = True,
+        **options: Any,
     ) -> DragSession:
-        """Edit a picture: start from the latent whose image is closest to it (GAN inversion).
+        """Edit a picture (a path, file bytes, PIL image or uint8 array): invert it into the
+        generator the paper's way, projection then pivotal tuning, and drag on the tuned copy.
 
-        The result is the picture as this generator can draw it; `steps` of w, then of w+.
+        `steps` of projection; `options` are Inversion's (tuning_steps, fit, crop_position, pivot,
+        loss, ...; see dragwidget.drag.pti.Inversion), the rest DragSettings fields. `on_step`
+        gets an InversionStep after every step; `progress` draws a text bar on stderr. Ctrl-C (a
+        kernel interrupt) stops the inversion early, keeping the best so far.
         """
-        from dragwidget.drag.projection import project
-
+        inversion_options, settings = split_inversion_options(options)
+        DragSettings().replace(**settings)  # a misspelt option fails now, not after the inversion
         if device is not None:
             generator = generator.to(device)
-        ws = project(generator.eval().requires_grad_(False), image, steps, on_step=on_step)
-        return cls(generator, latent=ws, device=device, **settings)
+        inversion = Inversion(generator, image, steps=steps, **inversion_options)
+        bar = TextProgress(inversion.total_steps, "inverting") if progress else None
+
+        def report(record: InversionStep) -> None:
+            if bar is not None:
+                bar.update(record)
+            if on_step is not None:
+                on_step(record)
+
+        try:
+            result = inversion.run(report)
+        finally:
+            if bar is not None:
+                bar.close()
+        return cls.from_inversion(result, device=device, **settings)
+
+    @classmethod
+    def from_inversion(
+        cls, result: InversionResult, *, device: str | torch.device | None = None, **settings: Any
+    ) -> DragSession:
+        """A session editing an inverted picture (see dragwidget.drag.pti.Inversion)."""
+        session = cls(result.base_generator, latent=result.latent, device=device, **settings)
+        session.seed = None
+        session._use_tuning(result.tuning, result.generator)
+        return session
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        """The generator being dragged: the one given, or its tuned copy for an inverted picture."""
+        return self._generator
+
+    @property
+    def base_generator(self) -> torch.nn.Module:
+        """The generator the session was made with (never tuned)."""
+        return self._base_generator
+
+    @property
+    def tuning(self) -> SynthesisTuning | None:
+        """The tuned weights in use (an inverted picture's), or None."""
+        return self._tuning
 
     # ----- settings -----------------------------------------------------------------------------
 
@@ -412,6 +461,8 @@ class DragSession:
                     self.seed,
                     self.seed,
                     drag.steps,
+                    self._tuning,
+                    self._tuning,
                 )  # fmt: skip
             )
 
@@ -464,13 +515,39 @@ class DragSession:
         seed = check_seed(seed)
         with self._editing():
             ws_before, seed_before, points_before = self._ws, self.seed, self.points
+            tuning_before = self._tuning
+            self._use_tuning(None)  # a seed draws the generator's own image
             self._set_seed(seed)
             self._points = []
             self._push(
                 HistoryEntry(
-                    "new_image", ws_before, self._ws, points_before, [], seed_before, self.seed
-                )
+                    "new_image",
+                    ws_before,
+                    self._ws,
+                    points_before,
+                    [],
+                    seed_before,
+                    self.seed,
+                    tuning_before=tuning_before,
+                )  # fmt: skip
             )
+
+    def open_picture(self, result: InversionResult) -> None:
+        """Edit an inverted picture next (points are cleared); undo brings the old image back.
+
+        `result` comes from Inversion(session.base_generator, picture).run().
+        """
+        if result.base_generator is not self._base_generator:
+            raise ValueError("the picture was inverted with another generator than this session's")
+        latent = self._check_latent(result.latent)
+        with self._editing():
+            entry = HistoryEntry(
+                "picture", self._ws, latent, self.points, [], self.seed, None,
+                tuning_before=self._tuning, tuning_after=result.tuning,
+            )  # fmt: skip
+            self._use_tuning(result.tuning, result.generator)
+            self._ws, self.seed, self._points = latent, None, []
+            self._push(entry)
 
     # ----- history ------------------------------------------------------------------------------
 
@@ -493,6 +570,7 @@ class DragSession:
                 return False
             entry = self._history.pop()
             self._future.append(entry)
+            self._use_tuning(entry.tuning_before)
             self._ws, self.seed, self._points = (
                 entry.ws_before,
                 entry.seed_before,
@@ -506,6 +584,7 @@ class DragSession:
                 return False
             entry = self._future.pop()
             self._history.append(entry)
+            self._use_tuning(entry.tuning_after)
             self._ws, self.seed, self._points = (
                 entry.ws_after,
                 entry.seed_after,
@@ -544,6 +623,21 @@ class DragSession:
             yield
         finally:
             self._lock.release()
+
+    def _use_tuning(
+        self, tuning: SynthesisTuning | None, tuned: torch.nn.Module | None = None
+    ) -> None:
+        """Draw with `tuning`'s weights (None: the generator's own); `tuned`: its copy, if made."""
+        if tuning is self._tuning:
+            return
+        if tuning is None:
+            self._generator = self._base_generator
+        elif tuned is not None and next(tuned.parameters()).device == self.device:
+            self._generator = tuned.eval().requires_grad_(False)
+        else:
+            self._generator = tuning.apply(self._base_generator)
+        self._tuning = tuning
+        self._image_cache = None
 
     def _set_seed(self, seed: int) -> None:
         ws = latent_from_seed(self.generator, seed, self.truncation_psi, self.device)

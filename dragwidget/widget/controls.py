@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from dragwidget.drag import DragBusyError
+from dragwidget.widget.open_image import OpenImagePanel
 
 if TYPE_CHECKING:
     from dragwidget.widget.widget import DragWidget
@@ -40,6 +41,9 @@ class ControlPanel(w.VBox):
             layout=w.Layout(width="14em"),
         )  # fmt: skip
         self.new_image = w.Button(description="New image", icon="image")
+        self.open_image = OpenImagePanel(widget)
+        opening = w.Accordion(children=[self.open_image], titles=("Open image",))
+        opening.selected_index = None
         self.latent_space = w.Dropdown(
             options=[("w+ (a latent per layer)", "w+"), ("w (one latent)", "w")],
             description="Latent space", style=_LABEL, layout=_row(),
@@ -96,6 +100,7 @@ class ControlPanel(w.VBox):
         super().__init__(
             [
                 w.HBox([self.seed, self.new_image]),
+                opening,
                 self.latent_space,
                 self.step_size,
                 self.mask_weight,

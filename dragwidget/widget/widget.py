@@ -31,6 +31,7 @@ from dragwidget.drag import (
     check_point,
     preferred_device,
 )
+from dragwidget.drag.pti import Inversion, InversionResult, InversionStep, split_inversion_options
 from dragwidget.widget import editing
 from dragwidget.widget.canvas import MODES, DragCanvas
 from dragwidget.widget.controls import ControlPanel
@@ -132,18 +133,26 @@ class DragWidget(ipywidgets.HBox):
         cls,
         image: Image.Image | np.ndarray | str | Path,
         generator: torch.nn.Module | None = None,
-        steps: int = 200,
+        steps: int = 100,
         device: str | torch.device | None = None,
-        **settings: Any,
+        wait: bool = True,
+        **options: Any,
     ) -> DragWidget:
-        """A widget editing a picture (a path, PIL image or uint8 array), inverted into G."""
-        if isinstance(image, (str, Path)):
-            image = Image.open(image)
+        """A widget editing a picture (a path, PIL image or uint8 array), inverted into G.
+
+        `options`: Inversion's (tuning_steps, fit, crop_position, loss, ...) and DragSettings
+        fields. With `wait=False` the widget comes back at once, on the model's image, and
+        inverts in the background (`open_image`): frames show the reconstruction sharpening.
+        """
         generator = _generator_or_default(generator)
-        session = DragSession.from_image(
-            generator, image, steps, device=device or preferred_device(), **settings
-        )
-        return cls(session=session)
+        device = device or preferred_device()
+        if wait:
+            session = DragSession.from_image(generator, image, steps, device=device, **options)
+            return cls(session=session)
+        inversion_options, settings = split_inversion_options(options)
+        widget = cls(generator, device=device, **settings)
+        widget.open_image(image, steps=steps, **inversion_options)
+        return widget
 
     @classmethod
     def load(
@@ -282,6 +291,72 @@ class DragWidget(ipywidgets.HBox):
                 done = self._session.redo()
                 self._after_history_change()
                 return done
+
+    # ----- opening a picture ---------------------------------------------------------------------
+
+    def open_image(
+        self, picture: str | Path | bytes | Image.Image | np.ndarray, **options: Any
+    ) -> Inversion:
+        """Invert a picture in the background, then edit it (undo brings the old image back).
+
+        `options` are Inversion's (fit "crop"/"pad", crop_position, steps, tuning_steps, loss...).
+        Frames stream as the reconstruction sharpens; Stop (or stop()) ends it early with the best
+        so far; wait() returns the InversionResult.
+        """
+        with self._scripted(), self._lock:
+            if self._runner.running:
+                raise DragBusyError("Stop the running drag or inversion first.")
+            inversion = Inversion(self._session.base_generator, picture, **options)
+            self._stream.reset()
+            self._last_frame = None
+            self._progress_at = 0.0
+            self.controls.progress.max = inversion.total_steps
+            self.controls.progress.value = 0
+            self.canvas.status = "inverting the picture…"
+            self.canvas.running = True
+            self._runner.start(
+                inversion, {"on_step": self._on_inversion_step}, self._on_inversion_done
+            )
+            return inversion
+
+    def _on_inversion_step(self, record: InversionStep) -> None:
+        jpeg = encode_jpeg(record.image())
+        content = {
+            "type": "frame", "format": "jpeg", "step": record.step,
+            "handles": [], "targets": [], "distances": [], "final": False,
+        }  # fmt: skip
+        self._last_frame = (content, jpeg)
+        self._stream.offer(content, jpeg)
+        now = time.monotonic()
+        if now - self._progress_at > 0.1 or record.step == record.total:
+            self._progress_at = now
+            self.controls.progress.value = min(record.step, self.controls.progress.max)
+            self.canvas.status = (
+                f"inverting the picture: {record.phase} {record.step}/{record.total}…"
+            )
+
+    def _on_inversion_done(self, result: InversionResult | None, error: BaseException | None):
+        try:
+            with self._lock:
+                if result is not None:
+                    self._session.open_picture(result)
+                    self._after_history_change()
+                else:
+                    self._show_settled_image()
+        except Exception as exc:  # noqa: BLE001  (keep the widget usable whatever happened)
+            log.exception("could not open the inverted picture")
+            error = error or exc
+        if error is not None:
+            self._show_error(f"The picture could not be inverted: {error}")
+        elif result is not None:
+            early = " (stopped early)" if result.stopped else ""
+            self.canvas.status = (
+                f"picture inverted{early}: {result.psnr:.1f} dB PSNR (projection alone "
+                f"{result.projection_psnr:.1f} dB) in {result.seconds:.0f} s"
+            )
+            self.controls.progress.value = min(result.steps, self.controls.progress.max)
+        self.canvas.running = False
+        self.controls.refresh()
 
     # ----- dragging ------------------------------------------------------------------------------
 
