@@ -52,6 +52,29 @@ def test_notebook_runs_headless_and_writes_nothing_beside_itself(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_marimo_quickstart_runs_as_a_script_and_writes_nothing_beside_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("marimo")
+    import importlib.util
+
+    monkeypatch.chdir(tmp_path)
+    spec = importlib.util.spec_from_file_location(
+        "quickstart_marimo", REPO / "notebooks" / "quickstart_marimo.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _outputs, defs = module.app.run()
+    w = defs["w"]
+    try:
+        assert len(w.session.history) == 1 and w.points == []  # dragged, and the pair cleared
+        assert defs["png"].exists() and defs["gif"].exists()
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        w.close()
+
+
 @pytest.mark.skipif(
     shutil.which("git") is None or not (REPO / ".git").exists(), reason="not a git checkout"
 )

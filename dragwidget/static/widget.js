@@ -1064,12 +1064,12 @@ function setCssSize(node, w, h2) {
 }
 
 // src/index.js
-var index_default = {
+var src_default = {
   render({ model, el }) {
     const view = new DragView(model, el);
     return () => view.destroy();
   }
 };
 export {
-  index_default as default
+  src_default as default
 };

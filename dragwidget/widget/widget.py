@@ -130,6 +130,7 @@ class DragWidget(ipywidgets.HBox):
         self.canvas.observe(self._on_mask_trait, "mask")
         self.canvas.observe(self._on_mode_trait, "mode")
         self.controls = ControlPanel(self)
+        self._portable: Any = None  # the panel as an anywidget, made when marimo shows the widget
         super().__init__(
             [self.canvas, self.controls],
             layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start"),
@@ -456,9 +457,28 @@ class DragWidget(ipywidgets.HBox):
     def close(self) -> None:
         self._runner.stop()
         self._runner.wait(timeout=10)
+        if self._portable is not None:
+            self._portable.close()
         self.controls.close()
         self.canvas.close()
         super().close()
+
+    def _display_(self) -> Any:
+        """marimo's display hook. marimo shows anywidgets but not ipywidgets, so there the canvas
+        comes with a portable copy of the control panel (the same ipywidgets behind it)."""
+        import marimo as mo
+
+        from dragwidget.widget.portable import PortablePanel
+
+        if self._portable is None:
+            self._portable = PortablePanel(self.controls)
+        return mo.hstack(
+            [mo.ui.anywidget(self.canvas), mo.ui.anywidget(self._portable)],
+            justify="start",
+            align="start",
+            wrap=True,
+            gap=0,
+        )
 
     # ----- the front end's messages --------------------------------------------------------------
 
@@ -598,7 +618,6 @@ class DragWidget(ipywidgets.HBox):
         history = self._session.history
         top = history[-1] if history else None
         self._trajectory_entry = top if top is not self._entry_before_drag else None
-        self.canvas.running = False
         if error is not None:
             self._set_status("")
             self._show_error(_drag_failure_message(error))
@@ -614,6 +633,7 @@ class DragWidget(ipywidgets.HBox):
             self._set_status(_join(how, f"mean distance {mean:.1f} px", self._fixed_handles()))
         if result is not None:
             self.controls.progress.value = min(result.steps, self.controls.progress.max)
+        self.canvas.running = False
         self.controls.refresh()
 
     # ----- helpers -------------------------------------------------------------------------------
