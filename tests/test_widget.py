@@ -354,6 +354,8 @@ def test_start_twice_runs_one_drag_and_says_why(w):
     gate.set()
     result = w.wait(timeout=30)
     assert result.steps <= 2
+    assert w.error == ""  # the drag it was about has ended
+    assert w.status.startswith("stopped after")
 
 
 def test_an_exception_in_a_step_keeps_the_image_and_history(w):
@@ -471,6 +473,16 @@ def test_settings_controls_reach_the_session(w):
 def click(button):
     """A click on an ipywidgets Button in the front end."""
     send_msg(button, {"event": "click"})
+
+
+def test_the_step_size_slider_snapping_its_value_changes_nothing(w):
+    w.update_settings(step_size=2e-3)
+    w.new_image(1)  # the status line says so, and must stay
+    set_from_front(w.controls.step_size, value=10**-2.7)  # 2e-3 on the slider's grid
+    assert w.session.settings.step_size == 2e-3 and w.status.startswith("new image")
+    set_from_front(w.controls.step_size, value=10**-2.5)  # a person moved it
+    assert w.session.settings.step_size == pytest.approx(10**-2.5)
+    assert w.status == "step_size set to 0.00316"
 
 
 def test_a_double_click_on_start_starts_one_drag(w):

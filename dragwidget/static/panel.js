@@ -72,11 +72,16 @@ var PanelView = class {
     this.shape = null;
     this.controls = /* @__PURE__ */ new Map();
     this.onChange = () => this.sync();
+    this.onMessage = (msg) => {
+      if (msg?.type === "control") this.controls.get(msg.id)?.update(msg.spec, true);
+    };
     model.on("change:controls", this.onChange);
+    model.on("msg:custom", this.onMessage);
     this.sync();
   }
   destroy() {
     this.model.off("change:controls", this.onChange);
+    this.model.off("msg:custom", this.onMessage);
     this.root.remove();
     this.style.remove();
   }
@@ -191,12 +196,12 @@ function makeText(send) {
   input.addEventListener("change", () => send({ type: "set", value: input.value }));
   return {
     el: box,
-    update(spec) {
+    update(spec, force = false) {
       setLabel(spec.label);
       input.placeholder = spec.placeholder || "";
       input.disabled = Boolean(spec.disabled);
       input.setAttribute("aria-label", spec.label || spec.placeholder || "");
-      if (spec.value !== kernelValue) {
+      if (force || spec.value !== kernelValue) {
         kernelValue = spec.value;
         input.value = spec.value;
       }
@@ -239,11 +244,11 @@ function makeSlider(send) {
   });
   return {
     el: box,
-    update(spec) {
+    update(spec, force = false) {
       setLabel(spec.label);
       base = spec.log_base;
       Object.assign(input, { min: spec.min, max: spec.max, step: spec.step });
-      if (document.activeElement !== input) {
+      if (force || document.activeElement !== input) {
         input.value = base ? Math.log(spec.value) / Math.log(base) : spec.value;
       }
       input.disabled = Boolean(spec.disabled);

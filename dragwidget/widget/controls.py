@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -143,8 +144,8 @@ class ControlPanel(w.VBox):
         self.save.on_click(lambda _: self._act(widget.save, self.save_path.value))
         self.export.on_click(lambda _: self._act(widget.export, self.export_path.value))
 
-        for name in ("latent_space", "step_size"):
-            getattr(self, name).observe(lambda c, name=name: self._setting(name, c["new"]), "value")
+        self.latent_space.observe(lambda c: self._setting("latent_space", c["new"]), "value")
+        self.step_size.observe(self._on_step_size, "value")
         for name in ("mask_weight", "max_steps", "free_layers", "r1", "r2", "stop_distance"):
             getattr(self, name).observe(
                 lambda c, name=name: self._setting(name, _optional_number(c["new"])), "value"
@@ -185,6 +186,14 @@ class ControlPanel(w.VBox):
             self._widget.update_settings(**{name: value})
         except (ValueError, DragBusyError):
             self._keep(getattr(self, name))
+
+    def _on_step_size(self, change: dict) -> None:
+        # The slider's front end snaps the value to its grid (10 ** (k / 10)) when it draws it, and
+        # sends that back: a value within half a grid step of the one in force is not a new one.
+        in_force = self._widget.session.settings.step_size
+        if abs(math.log10(change["new"] / in_force)) <= self.step_size.step / 2 + 1e-9:
+            return
+        self._setting("step_size", change["new"])
 
     def _new_image(self) -> None:
         if self._refreshing:

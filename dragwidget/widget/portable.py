@@ -79,6 +79,9 @@ class PortablePanel(anywidget.AnyWidget):
             elif isinstance(widget, (ipywidgets.FloatLogSlider, ipywidgets.FloatSlider)):
                 if isinstance(value, (int, float)):
                     widget.value = float(value)
+            # The value in force now, even if it is the one from before (a refused value is put
+            # back before `controls` could change): the page shows it instead of what was typed.
+            self.send({"type": "control", "id": index, "spec": describe(widget)})
 
 
 def describe(widget: ipywidgets.Widget) -> dict[str, Any]:

@@ -272,7 +272,7 @@ class DragWidget(ipywidgets.HBox):
             self._session.update_settings(**changes)
             self.controls.refresh()
             self._set_status(
-                ", ".join(f"{name} set to {value!r}" for name, value in changes.items())
+                ", ".join(f"{name} set to {_shown(value)}" for name, value in changes.items())
             )
 
     def new_image(self, seed: int) -> None:
@@ -622,6 +622,7 @@ class DragWidget(ipywidgets.HBox):
             self._set_status("")
             self._show_error(_drag_failure_message(error))
         elif result is not None:
+            self._show_error("")  # what was refused while it ran ("Stop the drag first") is past
             mean = sum(result.distances) / max(1, len(result.distances))
             steps = _count(result.steps, "step")
             if result.converged:
@@ -810,6 +811,13 @@ class DragWidget(ipywidgets.HBox):
             "drags": sum(1 for e in self._session.history if e.kind == "drag"),
             "session_file": session_path.name,
         }
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as the status line says it."""
+    if value is None:
+        return "auto"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _count(n: int, noun: str) -> str:
