@@ -81,21 +81,25 @@ def open_front_end(
     setup: str,
     on_demand: tuple[str, ...] = (),
     viewport: tuple[int, int] = (1400, 1200),
+    server_args: dict | None = None,
 ) -> Iterator[FrontEnd]:
-    """The notebook served by `name` and open in headless Chromium, its widget drawn."""
+    """The notebook served by `name` and open in headless Chromium, its widget drawn.
+
+    `server_args` go to jupyter_server (the Jupyter front ends only).
+    """
     if name == "marimo":
         notebook = root / "drag.py"
         write_marimo_notebook(notebook, setup, on_demand)
         server_context = marimo_server(notebook)
     else:
         write_notebook(root / "drag.ipynb", [setup, *on_demand])
-        server_context = jupyter_server(root, name)
+        server_context = jupyter_server(root, name, **(server_args or {}))
     with server_context as server, chromium(viewport=viewport) as page:
         if name == "marimo":
             page.goto(server.url(""))
         else:
             open_notebook(page, server, "drag.ipynb")
-            run_cell(page, 0)
+            run_cell(page, 0, timeout=300)
         page.locator(".dw-overlay").wait_for(timeout=90_000)
         # the view announced itself and drew the image it was sent
         wait_for(
