@@ -1,6 +1,7 @@
-"""Frame streaming of DragWidget in real JupyterLab (headless Chromium): fps, latency, encode time.
+"""Frame streaming of DragWidget in a real front end (headless Chromium): fps, latency, encode time.
 
-    python benchmarks/widget_stream.py [--sizes 256 512] [--seconds 4] [--repeats 12] [--nodelay]
+    python benchmarks/widget_stream.py [--front-end lab|notebook|marimo] [--sizes 256 512]
+        [--seconds 4] [--repeats 12] [--nodelay]
 
 For each size it opens a notebook showing a DragWidget on a random, narrow StyleGAN2 and measures:
 
@@ -11,8 +12,8 @@ For each size it opens a notebook showing a DragWidget on a random, narrow Style
   ms);
 - kernel-side JPEG encode time per frame and the frame size.
 
---nodelay loads benchmarks/nodelay_ext.py into the server (TCP_NODELAY on the kernel websockets,
-which only the server can set) to show what Nagle's algorithm costs.
+--nodelay loads benchmarks/nodelay_ext.py into the Jupyter server (TCP_NODELAY on the kernel
+websockets, which only the server can set) to show what Nagle's algorithm costs.
 
 Frames drawn are counted in the page by wrapping the image canvas's drawImage.
 """
@@ -29,16 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from jupyter_browser import (  # noqa: E402
-    chromium,
-    jupyter_server,
-    missing_requirements,
-    open_notebook,
-    read_json,
-    run_cell,
-    wait_for,
-    write_notebook,
-)
+from front_ends import FRONT_ENDS, open_front_end  # noqa: E402
+from jupyter_browser import missing_requirements, read_json, wait_for  # noqa: E402
 
 SETUP = """
 import json, os, time
@@ -86,8 +79,9 @@ w
 """
 REPLAY = "w.session.step = replay_step"
 
-HOOK = """() => {
-  const canvas = document.querySelector('.dw-image');
+# Every draw of the image canvas, timed (the canvas is reached through playwright's locator, which
+# also finds it in marimo's shadow roots).
+HOOK = """(canvas) => {
   const ctx = canvas.getContext('2d');
   if (!ctx.__dwHooked) {
     const draw = ctx.drawImage.bind(ctx);
@@ -96,33 +90,27 @@ HOOK = """() => {
     ctx.__dwHooked = true;
   }
 }"""
-START_BUTTON = (
-    "[...document.querySelectorAll('button.jupyter-button')]"
-    ".find(b => /Start|Stop/.test(b.textContent))"
-)
+CLICK = "(button) => { const t = performance.now(); button.click(); return t; }"
 
 
 def draws(page) -> list[float]:
     return page.evaluate("window.dwDraws.slice()")
 
 
-def button_text(page) -> str:
-    return page.evaluate(f"({START_BUTTON}).textContent.trim()")
+def press(front, name: str) -> float:
+    """Click the panel's Start or Stop button in the page; returns the click's page time (ms)."""
+    button = front.button(name)
+    wait_for(button.is_enabled, timeout=30)
+    return button.evaluate(CLICK)
 
 
-def press_start_stop(page) -> float:
-    """Click the Start/Stop button in the page; returns the click's page time (ms)."""
-    return page.evaluate(
-        f"() => {{ const t = performance.now(); ({START_BUTTON}).click(); return t; }}"
-    )
-
-
-def wait_idle(page, root: Path, previous: dict | None) -> dict:
+def wait_idle(front, root: Path, previous: dict | None) -> dict:
     """Until the drag has ended and its final frame is drawn; the kernel's stats."""
+    page = front.page
     stats = wait_for(
         lambda: (s := read_json(root / "stats.json")) and s != previous and s, timeout=60
     )
-    wait_for(lambda: button_text(page) == "Start", timeout=30)
+    wait_for(front.button("Start").is_enabled, timeout=30)
     settled = len(draws(page))
     time.sleep(0.3)
     while len(draws(page)) != settled:  # the final PNG may still be on its way
@@ -131,65 +119,70 @@ def wait_idle(page, root: Path, previous: dict | None) -> dict:
     return stats
 
 
-def fps_during(page, seconds: float) -> tuple[float, int]:
+def fps_during(front, seconds: float) -> tuple[float, int]:
+    page = front.page
     before = len(draws(page))
-    press_start_stop(page)
+    press(front, "Start")
     time.sleep(seconds)
     during = draws(page)[before:]
-    press_start_stop(page)
+    press(front, "Stop")
     if len(during) < 2:
         return 0.0, len(during)
     return (len(during) - 1) / ((during[-1] - during[0]) / 1000), len(during)
 
 
 def measure(
-    size: int, seconds: float, repeats: int, nodelay: bool = False, window: int = 1
+    size: int,
+    seconds: float,
+    repeats: int,
+    nodelay: bool = False,
+    window: int = 1,
+    front_end: str = "lab",
 ) -> dict:
     with tempfile.TemporaryDirectory(prefix="dw-bench-") as tmp:
         root = Path(tmp)
-        write_notebook(root / "bench.ipynb", [SETUP.format(size=size, window=window), REPLAY])
         server_args = {}
         if nodelay:
             server_args = {
                 "extra_args": ("--ServerApp.jpserver_extensions={'nodelay_ext': True}",),
                 "extra_path": (str(Path(__file__).resolve().parent),),
             }
-        with (
-            jupyter_server(root, "lab", **server_args) as server,
-            chromium(viewport=(1400, 1300)) as page,
-        ):
-            open_notebook(page, server, "bench.ipynb")
-            run_cell(page, 0, timeout=300)
-            page.locator(".dw-overlay").wait_for(timeout=60_000)
-            wait_for(lambda: page.evaluate("document.querySelector('.dw-image').width") == size)
-            page.evaluate(HOOK)
-            out: dict = {"size": size}
+        setup = SETUP.format(size=size, window=window)
+        with open_front_end(
+            front_end, root, setup, (REPLAY,), viewport=(1400, 1300), server_args=server_args
+        ) as front:
+            page = front.page
+            canvas = page.locator(".dw-image").first
+            wait_for(lambda: canvas.evaluate("c => c.width") == size, timeout=120)
+            canvas.evaluate(HOOK)
+            out: dict = {"size": size, "front_end": front_end}
 
             # a real drag (includes the one-time first-step warm-up: skip the first second)
-            press_start_stop(page)
+            press(front, "Start")
             time.sleep(1.0)
-            press_start_stop(page)
-            real = wait_idle(page, root, None)
-            fps, n = fps_during(page, seconds)
-            real = wait_idle(page, root, real)
+            press(front, "Stop")
+            real = wait_idle(front, root, None)
+            fps, n = fps_during(front, seconds)
+            real = wait_idle(front, root, real)
             out["real"] = {"fps_drawn": fps, "frames": n, **real}
 
             # replay: the streaming path at a fast GPU's step rate
-            run_cell(page, 1)
-            fps, n = fps_during(page, seconds)
-            replay = wait_idle(page, root, real)
+            front.run(1)
+            time.sleep(1.0)  # (marimo runs it from a button: give the kernel a moment)
+            fps, n = fps_during(front, seconds)
+            replay = wait_idle(front, root, real)
             out["replay"] = {"fps_drawn": fps, "frames": n, **replay}
 
             latencies = []
             for _ in range(repeats):
                 before = len(draws(page))
-                t0 = press_start_stop(page)
+                t0 = press(front, "Start")
                 wait_for(lambda b=before: len(draws(page)) > b, timeout=30)
                 latencies.append(draws(page)[before] - t0)
-                press_start_stop(page)
-                replay = wait_idle(page, root, replay)
+                press(front, "Stop")
+                replay = wait_idle(front, root, replay)
             out["click_to_frame_ms"] = latencies
-            page.screenshot(path=f"/tmp/dw_bench_{size}.png")
+            page.screenshot(path=f"/tmp/dw_bench_{front_end}_{size}.png")
         return out
 
 
@@ -200,11 +193,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=12)
     parser.add_argument("--nodelay", action="store_true", help="TCP_NODELAY in the server")
     parser.add_argument("--window", type=int, default=1, help="frames in flight (protocol: 1)")
+    parser.add_argument("--front-end", choices=FRONT_ENDS, default="lab")
     args = parser.parse_args()
     if reason := missing_requirements():
         sys.exit(f"cannot run: {reason}")
+    if args.nodelay and args.front_end == "marimo":
+        sys.exit("--nodelay is for the Jupyter server")
     results = [
-        measure(size, args.seconds, args.repeats, args.nodelay, args.window) for size in args.sizes
+        measure(size, args.seconds, args.repeats, args.nodelay, args.window, args.front_end)
+        for size in args.sizes
     ]
     print()
     for r in results:
@@ -212,7 +209,7 @@ def main() -> None:
         p50 = statistics.median(lat)
         p90 = lat[min(len(lat) - 1, round(0.9 * (len(lat) - 1)))]
         real, replay = r["real"], r["replay"]
-        print(f"{r['size']} px")
+        print(f"{r['size']} px, {r['front_end']}")
         print(
             f"  real drag : {real['steps_per_s']:.1f} steps/s in the kernel, "
             f"{real['fps_drawn']:.1f} frames/s drawn"

@@ -1,7 +1,9 @@
-"""A real JupyterLab / Notebook 7 server and Debian's headless Chromium, for end-to-end tests.
+"""Real notebook servers (JupyterLab, Notebook 7, marimo) and Debian's headless Chromium, for
+end-to-end tests.
 
-Used by tests/test_jupyterlab_e2e.py and benchmarks/widget_stream.py. No browser is downloaded:
-Chromium comes from the system (/usr/bin/chromium), driven by playwright's Python API.
+Used by tests/test_jupyterlab_e2e.py, tests/test_marimo_e2e.py, tests/test_front_ends_session.py
+and benchmarks/widget_stream.py. No browser is downloaded: Chromium comes from the system
+(/usr/bin/chromium), driven by playwright's Python API.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class Server:
     log: Path
 
     def url(self, notebook: str) -> str:
+        if self.app == "marimo":
+            return f"{self.base_url}/"
         if self.app == "lab":
             return f"{self.base_url}/lab/tree/{notebook}?reset&token={self.token}"
         return f"{self.base_url}/notebooks/{notebook}?token={self.token}"
@@ -108,9 +112,7 @@ def jupyter_server(
             "JUPYTER_CONFIG_DIR": str(tmp / "config"),
             "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
             "JUPYTERLAB_SETTINGS_DIR": str(settings),
-            "PYTHONPATH": os.pathsep.join(
-                [str(REPO), str(REPO / "tests"), *extra_path, os.environ.get("PYTHONPATH", "")]
-            ),
+            "PYTHONPATH": _kernel_path(extra_path),
         }
         log = tmp / "server.log"
         command = [
@@ -135,6 +137,112 @@ def jupyter_server(
                     break
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"jupyter {app} did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield server
+        finally:
+            _end_process_group(process)
+
+
+def _kernel_path(extra_path: tuple[str, ...] = ()) -> str:
+    """PYTHONPATH for kernels: this checkout's dragwidget and the tests' helpers first."""
+    return os.pathsep.join(
+        [str(REPO), str(REPO / "tests"), *extra_path, os.environ.get("PYTHONPATH", "")]
+    )
+
+
+def write_marimo_notebook(path: Path, setup: str, on_demand: tuple[str, ...] = ()) -> None:
+    """A marimo notebook: the cell `setup` (its last expression is shown), then one button per
+    code of `on_demand`, labelled "run 1", "run 2", ..., that runs that code with setup's names
+    (as a later cell of a Jupyter notebook would, when the test runs it).
+    """
+    import ast
+
+    tree = ast.parse(setup)
+    names = sorted(
+        {
+            target.id
+            for node in tree.body
+            if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)
+        }
+        | {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        | {
+            (alias.asname or alias.name).split(".")[0]
+            for node in tree.body
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        }
+    )
+    setup_body = "\n".join("    " + line for line in setup.strip().splitlines())
+    scope = ", ".join(f"{name!r}: {name}" for name in names)
+    # marimo sends a UI element's events to the kernel only when a global names it
+    buttons = [f"run_{i}" for i in range(1, len(on_demand) + 1)]
+    make = "\n".join(
+        f"    {name} = _mo.ui.button(label={name.replace('_', ' ')!r}, "
+        f"on_click=lambda _v: exec({code!r}, _scope))"
+        for name, code in zip(buttons, on_demand, strict=True)
+    )
+    path.write_text(
+        f"""import marimo
+
+app = marimo.App(width="full")
+
+
+@app.cell
+def _():
+{setup_body}
+    return ({", ".join(names)},)
+
+
+@app.cell
+def _({", ".join(names)}):
+    import marimo as _mo
+
+    _scope = {{{scope}}}
+{make}
+    _mo.hstack([{", ".join(buttons)}], justify="start")
+    return ({", ".join(buttons)},)
+
+
+if __name__ == "__main__":
+    app.run()
+"""
+    )
+
+
+@contextlib.contextmanager
+def marimo_server(notebook: Path, timeout: float = 60) -> Iterator[Server]:
+    """`marimo run` serving one notebook as an app (its cells run when a page opens it)."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": _kernel_path()}
+    with tempfile.TemporaryDirectory(prefix="dw-marimo-") as tmp:
+        log = Path(tmp) / "server.log"
+        command = [
+            sys.executable, "-m", "marimo", "-q", "-y", "run", str(notebook), "--headless",
+            "--host", "127.0.0.1", "--port", str(port), "--no-token", "--no-sandbox",
+            "--no-check",
+        ]  # fmt: skip
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=notebook.parent,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        server = Server(f"http://127.0.0.1:{port}", "", notebook.parent, "marimo", log)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"marimo exited:\n{log.read_text()[-3000:]}")
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"{server.base_url}/health", timeout=5):
+                        break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"marimo did not start:\n{log.read_text()[-3000:]}")
                 time.sleep(0.2)
             yield server
         finally:

@@ -195,6 +195,15 @@ def test_empty_and_unknown_files(tmp_path):
     assert models_main(["info", str(text)]) == 1
 
 
+def test_a_missing_file_is_named_with_the_formats_that_can_be_read(tmp_path):
+    missing = tmp_path / "missing.pkl"
+    with pytest.raises(CheckpointError, match="no such file") as e:
+        load_generator(missing)
+    message = str(e.value)
+    assert str(missing) in message
+    assert all(kind in message for kind in ("NVIDIA", "TF-era", "rosinality", ".safetensors"))
+
+
 def test_files_that_are_not_generators_say_what_they_hold(tmp_path, stylegan2_64):
     d = tmp_path / "d.pkl"
     writers.write_nvidia_pickle(d, writers.discriminator_state_dict(64, 4096, 64), {})

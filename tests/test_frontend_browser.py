@@ -79,6 +79,17 @@ window.mount = (attrs, cellWidth) => {
   window.model = new FakeModel(a);
   window.cleanup = widget.render({ model: window.model, el: cell });
 };
+// The canvas beside a 24em control panel in a wrapping row, as ipywidgets' HBox lays them out.
+window.mountBesidePanel = (attrs) => {
+  document.getElementById("cell").innerHTML =
+    '<div id="row" style="display: flex; flex-flow: row wrap; width: 1100px">' +
+    '<div id="canvas-cell"></div><div id="panel" style="width: 24em; height: 300px"></div></div>';
+  const a = { ...attrs };
+  for (const k of ["image", "mask"]) if (typeof a[k] === "string") a[k] = fromB64(a[k]);
+  window.model = new FakeModel(a);
+  const el = document.getElementById("canvas-cell");
+  window.cleanup = widget.render({ model: window.model, el });
+};
 window.pixel = (selector, x, y) =>
   Array.from(document.querySelector(selector).getContext("2d").getImageData(x, y, 1, 1).data);
 window.keysSeenByDocument = 0;
@@ -449,6 +460,22 @@ def test_error_trait_shows_red_in_the_status_line(page):
     assert r > 150 and g < 80 and b < 80
     page.evaluate("model.kernelSet('error', '')")
     assert not err.is_visible()
+
+
+def test_a_long_error_wraps_inside_the_widget_and_the_panel_stays_beside_it(page):
+    attrs = {**BASE_ATTRS, "image": solid((128, 128, 128))}
+    page.evaluate("(a) => mountBesidePanel(a)", attrs)
+    page.wait_for_function("pixel('.dw-image', 0, 0)[3] === 255")
+    root, panel = page.locator(".dw-root"), page.locator("#panel")
+    before = root.bounding_box(), panel.bounding_box()
+    assert before[1]["y"] == before[0]["y"]  # side by side
+    message = "max_steps must be an integer in [1, 100000], not '" + "x" * 300 + "'"
+    page.evaluate(f"model.kernelSet('error', {message!r})")
+    settle(page)
+    after = root.bounding_box(), panel.bounding_box()
+    assert after[1] == before[1]  # the panel did not move
+    assert after[0]["width"] == before[0]["width"] and after[0]["height"] > before[0]["height"]
+    assert page.locator(".dw-status-error").inner_text().replace("\n", "") == message
 
 
 def test_cleanup_removes_listeners_and_dom(page):

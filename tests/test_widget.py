@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -333,7 +335,7 @@ def test_stop_takes_effect_within_one_step(w):
     assert result.stopped and result.steps <= stopped_at[0] + 1
 
 
-def test_start_twice_runs_one_drag(w):
+def test_start_twice_runs_one_drag_and_says_why(w):
     cx, cy = blob(w)
     w.add_point((cx, cy), (63, cy))
     w.update_settings(step_size=1e-4)
@@ -341,8 +343,10 @@ def test_start_twice_runs_one_drag(w):
     w.on_step(lambda r: gate.wait(5))
     threads_before = threading.active_count()
     assert w.start(max_steps=50) is True
-    assert w.start(max_steps=50) is False
-    send_msg(w.canvas, {"type": "command", "name": "start"})
+    with pytest.raises(DragBusyError, match="press Stop"):
+        w.start(max_steps=50)
+    assert "press Stop" in w.error and "dragging" in w.status
+    send_msg(w.canvas, {"type": "command", "name": "start"})  # a second Space: nothing changes
     assert threading.active_count() == threads_before + 1
     with pytest.raises(DragBusyError):
         w.drag()
@@ -350,6 +354,8 @@ def test_start_twice_runs_one_drag(w):
     gate.set()
     result = w.wait(timeout=30)
     assert result.steps <= 2
+    assert w.error == ""  # the drag it was about has ended
+    assert w.status.startswith("stopped after")
 
 
 def test_an_exception_in_a_step_keeps_the_image_and_history(w):
@@ -399,7 +405,7 @@ def test_undo_redo_and_new_image_update_the_view(w):
     w.new_image(7)
     assert w.session.seed == 7 and w.canvas.points == []
     assert w.undo() and w.session.seed == 1
-    assert w.controls.seed.value == 1
+    assert w.controls.seed.value == "1"
 
 
 def test_reset_commands(w):
@@ -466,16 +472,47 @@ def test_settings_controls_reach_the_session(w):
     assert "r1 must be in (0, 64]" in w.error and w.session.settings.r1 is None
 
 
-def test_start_stop_button_toggles(w):
+def click(button):
+    """A click on an ipywidgets Button in the front end."""
+    send_msg(button, {"event": "click"})
+
+
+def test_the_step_size_slider_snapping_its_value_changes_nothing(w):
+    w.update_settings(step_size=2e-3)
+    w.new_image(1)  # the status line says so, and must stay
+    set_from_front(w.controls.step_size, value=10**-2.7)  # 2e-3 on the slider's grid
+    assert w.session.settings.step_size == 2e-3 and w.status.startswith("new image")
+    set_from_front(w.controls.step_size, value=10**-2.5)  # a person moved it
+    assert w.session.settings.step_size == pytest.approx(10**-2.5)
+    assert w.status == "step_size set to 0.00316"
+
+
+def test_a_double_click_on_start_starts_one_drag(w):
     cx, cy = blob(w)
     w.add_point((cx, cy), (63, cy))
     w.update_settings(step_size=1e-4)
     w.on_step(lambda r: time.sleep(0.01))
-    w.controls.start_stop.click()
-    assert w.running and w.controls.start_stop.description == "Stop"
-    w.controls.start_stop.click()
-    w.wait(timeout=30)
-    assert w.controls.start_stop.description == "Start"
+    start, stop = w.controls.start_button, w.controls.stop_button
+    assert not start.disabled and stop.disabled
+    click(start)
+    click(start)  # the second click of a double click: the drag goes on
+    assert w.running and w.error == ""
+    assert start.disabled and not stop.disabled
+    time.sleep(0.2)
+    assert w.running and len(w.session.history) == 0
+    click(stop)
+    result = w.wait(timeout=30)
+    assert result.stopped and result.steps > 2 and len(w.session.history) == 1
+    assert not start.disabled and stop.disabled
+    assert w.status.startswith(f"stopped after {result.steps} steps")
+
+
+def test_one_step_is_one_step(w):
+    cx, cy = blob(w)
+    w.add_point((cx, cy), (63, cy))
+    w.on_step(lambda r: w.stop())
+    result = w.drag()
+    assert result.steps == 1 and w.status.startswith("stopped after 1 step ·")
 
 
 # ----- save and export ------------------------------------------------------------------------
@@ -572,3 +609,140 @@ def test_a_picture_from_disk_opens_for_editing(w, tmp_path):
         assert decode(edit.canvas.image).size == (64, 64)
     finally:
         edit.close()
+
+
+# ----- every message true, nothing stale --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, typed",
+    [
+        ("max_steps", "-1"),
+        ("max_steps", "abc"),
+        ("max_steps", "2.5"),
+        ("max_steps", ""),
+        ("mask_weight", "-3"),
+        ("mask_weight", "lots"),
+        ("free_layers", "0"),
+    ],
+)
+def test_a_bad_number_is_refused_with_a_message_and_the_old_value_stays(w, name, typed):
+    box = getattr(w.controls, name)
+    label = box.description
+    before = box.value
+    set_from_front(box, value=typed)  # what Enter in the box sends
+    assert name in w.error and typed in w.error and f"{label} stays {before}" in w.error
+    assert box.value == before
+    assert getattr(w.session.resolved_settings(), name) == float(before)
+    set_from_front(box, value="5")
+    assert w.error == "" and getattr(w.session.settings, name) == 5
+    assert w.status == f"{name} set to 5"
+
+
+def test_typing_a_seed_and_enter_makes_the_new_image(w):
+    set_from_front(w.controls.seed, value="5")  # Enter (or leaving the box) sends the value
+    assert w.session.seed == 5 and w.status.startswith("new image from seed 5")
+    assert np.array_equal(np.asarray(decode(w.canvas.image).convert("RGB")), w.session.image())
+    for typed in ("-3", "abc"):
+        set_from_front(w.controls.seed, value=typed)
+        assert "seed" in w.error and "Seed stays 5" in w.error
+        assert w.session.seed == 5 and w.controls.seed.value == "5"
+    w.undo()
+    assert w.controls.seed.value == "1"
+
+
+def test_the_status_line_follows_each_action(w, tmp_path):
+    cx, cy = blob(w)
+    click_pair(w, (cx, cy), (cx + 8, cy))
+    assert w.status == ""  # "": the front end shows the hint of what to do next
+    result = w.drag(max_steps=3)
+    assert re.fullmatch(
+        r"(max steps \(3\) reached|reached the targets in \d+ steps?) · mean distance [\d.]+ px",
+        w.status,
+    )
+    w.export(tmp_path / "a.gif")
+    assert w.status == f"exported {result.steps + 1} frames to {tmp_path / 'a.gif'}"
+    click_pair(w, (10, 10), (20, 20))  # new clicks: the export is old news
+    assert w.status == ""
+    assert w.undo() and w.status == f"undid a drag of {result.steps} steps · Redo brings it back"
+    assert w.redo() and w.status == f"redid a drag of {result.steps} steps"
+    w.update_settings(max_steps=7)
+    assert w.status == "max_steps set to 7"
+    stroke(w, "flexible", 3, [30, 30])
+    assert w.status == ""
+    w.reset_mask()
+    assert w.status == "mask cleared: the whole image may change"
+    w.save(tmp_path / "b.png")
+    assert w.status == f"saved {tmp_path / 'b.png'} and b.session.safetensors"
+    set_from_front(w.canvas, mode="fixed")
+    assert w.status == ""  # the brush's hint
+    w.new_image(4)
+    assert w.status.startswith(
+        "new image from seed 4 · points and mask cleared, as in the official"
+    )
+    assert w.undo() and w.status == "undid New image (seed 1 → 4) · Redo brings it back"
+    assert w.undo() and w.undo() is False and w.status == "nothing to undo"
+    with pytest.raises(ValueError):
+        w.add_point((1, 1), (999, 1))
+    assert w.status == "" and "outside" in w.error  # the error says what happened
+
+
+def test_export_is_the_drag_of_the_image_shown(w, tmp_path):
+    cx, cy = blob(w)
+    w.add_point((cx, cy), (cx + 8, cy))
+    result = w.drag(max_steps=4)
+    assert Image.open(w.export(tmp_path / "a.gif")).n_frames == result.steps + 1
+    w.new_image(5)
+    with pytest.raises(ValueError, match="no drag of the image shown"):
+        w.export(tmp_path / "b.gif")
+    assert "no drag of the image shown" in w.error and not (tmp_path / "b.gif").exists()
+    w.undo()  # the dragged image is back, and so is its export
+    assert Image.open(w.export(tmp_path / "c.gif")).n_frames == result.steps + 1
+    w.undo()
+    with pytest.raises(ValueError, match="undone"):
+        w.export(tmp_path / "d.gif")
+    w.redo()
+    w.export(tmp_path / "e.gif")
+
+
+def test_new_image_clears_the_mask_and_undo_brings_it_back(w):
+    stroke(w, "flexible", 4, [20, 20, 40, 20])
+    paint, mask = w.canvas.mask, w.mask.copy()
+    w.new_image(5)
+    assert w.mask is None and w.canvas.mask == b"" and "mask cleared" in w.status
+    w.undo()
+    assert np.array_equal(w.mask, mask) and w.canvas.mask == paint and w.session.seed == 1
+    w.redo()
+    assert w.mask is None and w.session.seed == 5
+    w.undo()
+    assert np.array_equal(w.mask, mask)
+
+
+def test_a_handle_outside_the_area_that_may_change_is_named(w):
+    may_change = np.zeros((64, 64), bool)
+    may_change[:, :20] = True
+    w.mask = may_change
+    w.add_point((10, 30), (15, 30))
+    w.add_point((40, 30), (45, 30))
+    w.start(max_steps=2)
+    assert "point 2's handle is outside the area that may change: it cannot move" in w.status
+    w.wait(timeout=30)
+    assert "point 2's handle is outside the area that may change" in w.status
+    w.mask = None
+    w.drag(max_steps=1)
+    assert "outside" not in w.status
+
+
+def test_save_and_export_from_the_panel_write_outside_the_working_folder(w, tmp_path, monkeypatch):
+    from dragwidget.widget.controls import default_folder
+
+    monkeypatch.chdir(tmp_path)  # the notebook's folder: a checkout, perhaps
+    cx, cy = blob(w)
+    w.add_point((cx, cy), (cx + 8, cy))
+    w.drag(max_steps=2)
+    click(w.controls.save)
+    click(w.controls.export)
+    assert w.error == "" and list(tmp_path.iterdir()) == []
+    saved, exported = Path(w.controls.save_path.value), Path(w.controls.export_path.value)
+    assert saved.parent == exported.parent == default_folder() != tmp_path
+    assert saved.exists() and exported.exists() and str(exported) in w.status

@@ -26,6 +26,11 @@ from dragwidget.checkpoints.torch_pickles import load_torch_file
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "default" / "generator.safetensors"
 
+FORMATS = (
+    "NVIDIA network pickles (StyleGAN2-ADA, StyleGAN3, StyleGAN-Human .pkl), TF-era StyleGAN2 "
+    "pickles, rosinality .pt and dragwidget's .safetensors"
+)
+
 TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
 
@@ -57,7 +62,7 @@ def sniff(path: Path) -> str:
         return "pickle"
     raise CheckpointError(
         f"{path}: not a checkpoint format we know (it starts with {head!r}); supported files: "
-        "NVIDIA network pickles, TF-era StyleGAN2 pickles, rosinality .pt, our .safetensors"
+        f"{FORMATS}"
     )
 
 
@@ -108,6 +113,11 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     A folder stands for the generator.safetensors in it, as a training run exports it.
     """
     path = Path(path)
+    if not path.exists():
+        raise CheckpointError(
+            f"{path}: no such file or folder; load_generator reads {FORMATS} (a training run's "
+            "folder stands for its generator.safetensors), or, with no path, the default model"
+        )
     if path.is_dir():
         if not (path / "generator.safetensors").is_file():
             raise CheckpointError(

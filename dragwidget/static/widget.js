@@ -127,8 +127,13 @@ var style_default = `
 .dw-overlay.dw-grab { cursor: grab; }
 .dw-overlay.dw-grabbing { cursor: grabbing; }
 
+/* The status line takes the width the image and toolbar give it and wraps inside it: a long
+   message must never widen the widget (which would push the control panel below it). */
 .dw-status {
+  width: 0;
+  min-width: 100%;
   min-height: 1.4em;
+  overflow-wrap: anywhere;
   color: var(--dw-muted);
   font-variant-numeric: tabular-nums;
 }
@@ -1059,12 +1064,12 @@ function setCssSize(node, w, h2) {
 }
 
 // src/index.js
-var index_default = {
+var src_default = {
   render({ model, el }) {
     const view = new DragView(model, el);
     return () => view.destroy();
   }
 };
 export {
-  index_default as default
+  src_default as default
 };

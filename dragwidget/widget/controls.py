@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
@@ -22,6 +26,25 @@ def _row() -> w.Layout:
     return w.Layout(width="auto")
 
 
+def _number_box(description: str, layout: w.Layout | None = None) -> w.Text:
+    """A typed number, sent on Enter or when the box loses focus.
+
+    Text rather than IntText: a number box would quietly clamp -1 to its minimum or blank out
+    "abc", and the person would never learn why; here every value reaches the kernel, which
+    takes it or says what is wrong with it.
+    """
+    return w.Text(
+        description=description, style=_LABEL, continuous_update=False, layout=layout or _row()
+    )
+
+
+@functools.cache
+def default_folder() -> Path:
+    """Where Save and Export write unless told otherwise: a folder of its own under the temp
+    folder (one per kernel), never the notebook's folder (a checkout, perhaps)."""
+    return Path(tempfile.mkdtemp(prefix="dragwidget-"))
+
+
 class ControlPanel(w.VBox):
     """Seed, settings, Start/Stop, history, save/export and progress.
 
@@ -36,10 +59,7 @@ class ControlPanel(w.VBox):
         self._refreshing = False
         session = widget.session
 
-        self.seed = w.BoundedIntText(
-            value=session.seed or 0, min=0, max=2**32 - 1, description="Seed", style=_LABEL,
-            layout=w.Layout(width="14em"),
-        )  # fmt: skip
+        self.seed = _number_box("Seed", w.Layout(width="14em"))  # Enter makes the new image
         self.new_image = w.Button(description="New image", icon="image")
         self.open_image = OpenImagePanel(widget)
         opening = w.Accordion(children=[self.open_image], titles=("Open image",))
@@ -52,25 +72,15 @@ class ControlPanel(w.VBox):
             base=10, min=-4, max=-1, step=0.1, description="Step size", style=_LABEL,
             readout_format=".1e", layout=_row(),
         )  # fmt: skip
-        self.mask_weight = w.BoundedFloatText(
-            min=0, max=1e4, description="Mask weight λ", style=_LABEL, layout=_row()
-        )
-        self.max_steps = w.BoundedIntText(
-            min=1, max=100_000, description="Max steps", style=_LABEL, layout=_row()
-        )
+        self.mask_weight = _number_box("Mask weight λ")
+        self.max_steps = _number_box("Max steps")
         self.r1 = w.Text(
             description="r1 (motion)", style=_LABEL, continuous_update=False, layout=_row()
         )
         self.r2 = w.Text(
             description="r2 (tracking)", style=_LABEL, continuous_update=False, layout=_row()
         )
-        self.free_layers = w.BoundedIntText(
-            min=1,
-            max=session.generator.num_ws,
-            description="Free layers",
-            style=_LABEL,
-            layout=_row(),
-        )
+        self.free_layers = _number_box("Free layers")
         self.stop_distance = w.Text(
             description="Stop at (px)", style=_LABEL, continuous_update=False, layout=_row()
         )
@@ -80,7 +90,9 @@ class ControlPanel(w.VBox):
             selected_index=None,
         )
 
-        self.start_stop = w.Button(description="Start", icon="play", button_style="success")
+        # Two buttons, as in the official DragGAN GUI: a double click on Start starts one drag.
+        self.start_button = w.Button(description="Start", icon="play", button_style="success")
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
         self.undo = w.Button(description="Undo", icon="undo")
         self.redo = w.Button(description="Redo", icon="repeat")
         self.reset_points = w.Button(description="Reset points", icon="times")
@@ -89,13 +101,19 @@ class ControlPanel(w.VBox):
             value=0, min=0, max=session.settings.max_steps, description="Steps", style=_LABEL,
             layout=_row(),
         )  # fmt: skip
-        self.save_path = w.Text(value="drag.png", layout=w.Layout(flex="1 1 auto", width="auto"))
+        folder = default_folder()
+        self.save_path = w.Text(
+            value=str(folder / "drag.png"), layout=w.Layout(flex="1 1 auto", width="auto")
+        )
         self.save = w.Button(description="Save", icon="save", layout=w.Layout(width="7.5em"))
-        self.export_path = w.Text(value="drag.gif", layout=w.Layout(flex="1 1 auto", width="auto"))
+        self.export_path = w.Text(
+            value=str(folder / "drag.gif"), layout=w.Layout(flex="1 1 auto", width="auto")
+        )
         self.export = w.Button(description="Export", icon="film", layout=w.Layout(width="7.5em"))
 
         small = w.Layout(width="auto", flex="1 1 auto")
-        for button in (self.undo, self.redo, self.reset_points, self.reset_mask, self.start_stop):
+        buttons = (self.start_button, self.stop_button, self.undo, self.redo)
+        for button in (*buttons, self.reset_points, self.reset_mask):
             button.layout = small
         super().__init__(
             [
@@ -106,7 +124,7 @@ class ControlPanel(w.VBox):
                 self.mask_weight,
                 self.max_steps,
                 advanced,
-                w.HBox([self.start_stop, self.undo, self.redo], layout=_row()),
+                w.HBox(list(buttons), layout=_row()),
                 w.HBox([self.reset_points, self.reset_mask], layout=_row()),
                 self.progress,
                 w.HBox([self.save_path, self.save], layout=_row()),
@@ -119,10 +137,11 @@ class ControlPanel(w.VBox):
 
     def _wire(self) -> None:
         widget, canvas = self._widget, self._widget.canvas
-        self.new_image.on_click(lambda _: self._act(widget.new_image, self.seed.value))
-        self.start_stop.on_click(
-            lambda _: self._act(widget.stop if widget.running else widget.start)
-        )
+        self.new_image.on_click(lambda _: self._new_image())
+        self.seed.observe(lambda _: self._new_image(), "value")
+        # A click that reached the kernel before the button was disabled changes nothing.
+        self.start_button.on_click(lambda _: widget.running or self._act(widget.start))
+        self.stop_button.on_click(lambda _: self._act(widget.stop))
         self.undo.on_click(lambda _: self._act(widget.undo))
         self.redo.on_click(lambda _: self._act(widget.redo))
         self.reset_points.on_click(lambda _: self._act(widget.clear_points))
@@ -130,9 +149,9 @@ class ControlPanel(w.VBox):
         self.save.on_click(lambda _: self._act(widget.save, self.save_path.value))
         self.export.on_click(lambda _: self._act(widget.export, self.export_path.value))
 
-        for name in ("latent_space", "step_size", "mask_weight", "max_steps", "free_layers"):
-            getattr(self, name).observe(lambda c, name=name: self._setting(name, c["new"]), "value")
-        for name in ("r1", "r2", "stop_distance"):
+        self.latent_space.observe(lambda c: self._setting("latent_space", c["new"]), "value")
+        self.step_size.observe(self._on_step_size, "value")
+        for name in ("mask_weight", "max_steps", "free_layers", "r1", "r2", "stop_distance"):
             getattr(self, name).observe(
                 lambda c, name=name: self._setting(name, _optional_number(c["new"])), "value"
             )
@@ -143,13 +162,12 @@ class ControlPanel(w.VBox):
         session = self._widget.session
         settings, resolved = session.settings, session.resolved_settings()
         with self._quiet():
-            if session.seed is not None:
-                self.seed.value = session.seed
+            self.seed.value = "" if session.seed is None else str(session.seed)
             self.latent_space.value = settings.latent_space
             self.step_size.value = settings.step_size
-            self.mask_weight.value = settings.mask_weight
-            self.max_steps.value = settings.max_steps
-            self.free_layers.value = resolved.free_layers
+            self.mask_weight.value = f"{settings.mask_weight:g}"
+            self.max_steps.value = str(settings.max_steps)
+            self.free_layers.value = str(resolved.free_layers)
             for name in ("r1", "r2", "stop_distance"):
                 value = getattr(settings, name)
                 control = getattr(self, name)
@@ -162,9 +180,9 @@ class ControlPanel(w.VBox):
 
     def _on_running(self, change: dict) -> None:
         running = change["new"]
-        self.start_stop.description = "Stop" if running else "Start"
-        self.start_stop.icon = "stop" if running else "play"
-        self.start_stop.button_style = "danger" if running else "success"
+        self.start_button.disabled = running
+        self.stop_button.disabled = not running
+        self.stop_button.button_style = "danger" if running else ""
 
     def _setting(self, name: str, value: Any) -> None:
         if self._refreshing:
@@ -172,7 +190,35 @@ class ControlPanel(w.VBox):
         try:
             self._widget.update_settings(**{name: value})
         except (ValueError, DragBusyError):
-            self.refresh()  # show the value still in force
+            self._keep(getattr(self, name))
+
+    def _on_step_size(self, change: dict) -> None:
+        # The slider's front end snaps the value to its grid (10 ** (k / 10)) when it draws it, and
+        # sends that back: a value within half a grid step of the one in force is not a new one.
+        in_force = self._widget.session.settings.step_size
+        if abs(math.log10(change["new"] / in_force)) <= self.step_size.step / 2 + 1e-9:
+            return
+        self._setting("step_size", change["new"])
+
+    def _new_image(self) -> None:
+        if self._refreshing:
+            return
+        text = self.seed.value.strip()
+        try:
+            seed: Any = int(text)
+        except ValueError:
+            seed = text  # new_image names the problem
+        try:
+            self._widget.new_image(seed)
+        except (ValueError, DragBusyError):
+            self._keep(self.seed)
+
+    def _keep(self, control: w.Text) -> None:
+        """After a refused value: show the value still in force, and say so after the error."""
+        self.refresh()
+        kept = control.value or control.placeholder
+        error = self._widget.error
+        self._widget.canvas.error = f"{error}; {control.description} stays {kept}"
 
     def _act(self, action: Callable, *args: Any) -> None:
         with contextlib.suppress(ValueError, DragBusyError):  # already shown in the widget

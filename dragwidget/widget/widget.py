@@ -27,6 +27,7 @@ from dragwidget.drag import (
     DragBusyError,
     DragResult,
     DragSession,
+    HistoryEntry,
     StepRecord,
     check_point,
     preferred_device,
@@ -57,6 +58,8 @@ ACK_TIMEOUT = 0.5
 FRAME_WINDOW = 1
 
 _BUSY = "A drag is running: press Stop (or call stop()) first."
+# What New image does to the mask: the official DragGAN GUI starts a new seed with a blank mask.
+_NEW_IMAGE_NOTE = "points and mask cleared, as in the official DragGAN GUI; Undo brings them back"
 
 
 def _generator_or_default(generator: torch.nn.Module | None) -> torch.nn.Module:
@@ -103,6 +106,11 @@ class DragWidget(ipywidgets.HBox):
         self._runner = DragRunner()
         self._step_callbacks: list[Callable[[StepRecord], None]] = []
         self._trajectory: list[bytes] = []
+        # The history entry the trajectory ends in: export only while that is what is shown.
+        self._trajectory_entry: HistoryEntry | None = None
+        self._entry_before_drag: HistoryEntry | None = None
+        # The paint a New image cleared, per new_image entry, so that Undo brings it back.
+        self._paint_before: dict[int, tuple[HistoryEntry, np.ndarray]] = {}
         self._last_frame: tuple[dict, bytes] | None = None
         self._targets: list[list[float]] = []
         self._progress_at = 0.0
@@ -123,6 +131,7 @@ class DragWidget(ipywidgets.HBox):
         self.canvas.observe(self._on_mask_trait, "mask")
         self.canvas.observe(self._on_mode_trait, "mode")
         self.controls = ControlPanel(self)
+        self._portable: Any = None  # the panel as an anywidget, made when marimo shows the widget
         super().__init__(
             [self.canvas, self.controls],
             layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start"),
@@ -223,6 +232,7 @@ class DragWidget(ipywidgets.HBox):
             with self._lock:
                 self._mirror_points(checked)
                 self._push_points()
+                self._set_status("")
 
     @property
     def mask(self) -> np.ndarray | None:
@@ -235,6 +245,7 @@ class DragWidget(ipywidgets.HBox):
             paint = editing.paint_from_mask(value, self._session.width, self._session.height)
             with self._lock:
                 self._apply_paint(paint)
+                self._set_status("")
 
     # ----- editing -------------------------------------------------------------------------------
 
@@ -243,6 +254,7 @@ class DragWidget(ipywidgets.HBox):
         with self._scripted(), self._lock:
             index = self._session.add_point(handle, target)
             self._push_points()
+            self._set_status("")
             return index
 
     def clear_points(self) -> None:
@@ -252,12 +264,14 @@ class DragWidget(ipywidgets.HBox):
                 self._session.clear_points()
                 self.canvas.send({"type": "clear_path"})
                 self._push_points(keep_incomplete=False)
+                self._set_status("")
 
     def reset_mask(self) -> None:
         with self._scripted():
             self._stop_and_wait()
             with self._lock:
                 self._apply_paint(np.zeros_like(self._paint))
+                self._set_status("mask cleared: the whole image may change")
 
     def update_settings(self, **changes: Any) -> None:
         """Change drag settings (DragSettings fields); ValueError names a bad one."""
@@ -266,30 +280,48 @@ class DragWidget(ipywidgets.HBox):
                 raise DragBusyError(_BUSY)
             self._session.update_settings(**changes)
             self.controls.refresh()
+            self._set_status(
+                ", ".join(f"{name} set to {_shown(value)}" for name, value in changes.items())
+            )
 
     def new_image(self, seed: int) -> None:
-        """A new image from `seed` (points are cleared); undo brings the old one back."""
+        """A new image from `seed`; points and mask are cleared. Undo brings all three back."""
         with self._scripted():
             self._stop_and_wait()
             with self._lock:
                 self._session.new_image(seed)
+                self._clear_paint_for(self._session.history[-1])
                 self._after_history_change()
+                self._set_status(f"new image from seed {seed} · {_NEW_IMAGE_NOTE}")
 
     def undo(self) -> bool:
         """Go back one drag (or new image); False when there is nothing to undo."""
         with self._scripted():
             self._stop_and_wait()
             with self._lock:
+                history = self._session.history
                 done = self._session.undo()
+                if done and history[-1].kind == "new_image":
+                    self._restore_paint_for(history[-1])
                 self._after_history_change()
+                self._set_status(
+                    f"undid {_describe(history[-1])} · Redo brings it back"
+                    if done
+                    else "nothing to undo"
+                )
                 return done
 
     def redo(self) -> bool:
+        """Go forward again after undo(); False when there is nothing to redo."""
         with self._scripted():
             self._stop_and_wait()
             with self._lock:
                 done = self._session.redo()
+                entry = self._session.history[-1] if done else None
+                if entry is not None and entry.kind == "new_image":
+                    self._clear_paint_for(entry)
                 self._after_history_change()
+                self._set_status(f"redid {_describe(entry)}" if entry else "nothing to redo")
                 return done
 
     # ----- opening a picture ---------------------------------------------------------------------
@@ -369,10 +401,14 @@ class DragWidget(ipywidgets.HBox):
         return lambda: self._step_callbacks.remove(callback)
 
     def start(self, max_steps: int | None = None) -> bool:
-        """Start a drag in the background; False (and nothing started) if one is running."""
+        """Start a drag in the background and return True.
+
+        DragBusyError (nothing started) if a drag is running; ValueError if there is nothing to
+        drag or `max_steps` is bad.
+        """
         with self._scripted(), self._lock:
             if self._runner.running:
-                return False
+                raise DragBusyError(_BUSY)
             if not self._session.points:
                 raise ValueError(
                     "Add a handle and its target first: click the point to move, then where it "
@@ -382,13 +418,16 @@ class DragWidget(ipywidgets.HBox):
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise ValueError(f"max_steps must be a positive integer, not {max_steps!r}")
             self._trajectory = []
+            self._trajectory_entry = None
+            history = self._session.history
+            self._entry_before_drag = history[-1] if history else None
             self.encode_seconds = []
             self._targets = [[t[0], t[1]] for _, t in self._session.points]
             self._last_frame = None
             self._stream.reset()
             self.controls.progress.max = limit
             self.controls.progress.value = 0
-            self.canvas.status = f"dragging (at most {limit} steps)…"
+            self._set_status(_join(f"dragging (at most {limit} steps)…", self._fixed_handles()))
             self._progress_at = 0.0
             self.canvas.running = True
             self._runner.start(
@@ -418,8 +457,7 @@ class DragWidget(ipywidgets.HBox):
         Interrupting the kernel stops the drag after its current step.
         """
         with self._blocking():
-            if not self.start(max_steps):
-                raise DragBusyError(_BUSY)
+            self.start(max_steps)
             future = self._runner.future
             try:
                 return future.result()
@@ -431,8 +469,7 @@ class DragWidget(ipywidgets.HBox):
     async def drag_async(self, max_steps: int | None = None) -> DragResult:
         """`await w.drag_async()`: like drag(), without blocking the event loop."""
         with self._blocking():
-            if not self.start(max_steps):
-                raise DragBusyError(_BUSY)
+            self.start(max_steps)
             future = self._runner.future
             try:
                 return await asyncio.wrap_future(future)
@@ -462,14 +499,25 @@ class DragWidget(ipywidgets.HBox):
                         self._session.image(), png_provenance(self._provenance(session_path))
                     )
                 )
-                self.canvas.status = f"saved {path.name} and {session_path.name}"
+                self._set_status(f"saved {path} and {session_path.name}")
                 return path
 
     def export(self, path: str | Path, fps: float = 15.0) -> Path:
-        """Write the last drag's frames as a GIF (or MP4 with imageio-ffmpeg installed)."""
+        """Write the last drag's frames as a GIF (or MP4 with imageio-ffmpeg installed).
+
+        Only while the image shown is that drag's result: after Undo or New image, ValueError.
+        """
         with self._scripted():
+            history = self._session.history
+            if self._trajectory_entry is None:
+                raise ValueError("there is no drag to export yet: run a drag first")
+            if not history or history[-1] is not self._trajectory_entry:
+                raise ValueError(
+                    "there is no drag of the image shown to export: the last drag was undone or "
+                    "a new image came after it (Redo brings it back, or run a drag)"
+                )
             out = export_trajectory(list(self._trajectory), path, fps)
-            self.canvas.status = f"exported {len(self._trajectory)} frames to {out.name}"
+            self._set_status(f"exported {len(self._trajectory)} frames to {out}")
             return out
 
     def refresh(self) -> None:
@@ -487,10 +535,28 @@ class DragWidget(ipywidgets.HBox):
         if runner is not None:
             runner.stop()
             runner.wait(timeout=10)
-        for part in (getattr(self, "controls", None), getattr(self, "canvas", None)):
+        parts = ("_portable", "controls", "canvas")
+        for part in (getattr(self, name, None) for name in parts):
             if part is not None:
                 part.close()
         super().close()
+
+    def _display_(self) -> Any:
+        """marimo's display hook. marimo shows anywidgets but not ipywidgets, so there the canvas
+        comes with a portable copy of the control panel (the same ipywidgets behind it)."""
+        import marimo as mo
+
+        from dragwidget.widget.portable import PortablePanel
+
+        if self._portable is None:
+            self._portable = PortablePanel(self.controls)
+        return mo.hstack(
+            [mo.ui.anywidget(self.canvas), mo.ui.anywidget(self._portable)],
+            justify="start",
+            align="start",
+            wrap=True,
+            gap=0,
+        )
 
     # ----- the front end's messages --------------------------------------------------------------
 
@@ -520,10 +586,12 @@ class DragWidget(ipywidgets.HBox):
             paint = self._paint.copy()
             editing.paint_stroke(paint, xy, radius, value)
             self._apply_paint(paint)
+            self._set_status("")
 
     def _command(self, name: Any) -> None:
         actions: dict[str, Callable[[], Any]] = {
-            "start": self.start,
+            # a second Start (a double click, a key pressed twice) while dragging changes nothing
+            "start": lambda: None if self.running else self.start(),
             "stop": self.stop,
             "undo": self.undo,
             "redo": self.redo,
@@ -548,6 +616,7 @@ class DragWidget(ipywidgets.HBox):
                 raise
             with self._lock:
                 self._mirror_points([(h, t) for h, t in pairs if t is not None])
+                self._set_status("")
 
         self._from_front(apply)
 
@@ -567,6 +636,7 @@ class DragWidget(ipywidgets.HBox):
                 raise
             with self._lock:
                 self._apply_paint(paint)
+                self._set_status("")
 
         self._from_front(apply)
 
@@ -574,6 +644,8 @@ class DragWidget(ipywidgets.HBox):
         if change["new"] not in MODES:
             self._set_quietly(mode=change["old"])
             self._show_error(f"mode must be one of {', '.join(MODES)}, not {change['new']!r}")
+        elif not self._runner.running:
+            self._set_status("")  # the front end shows the new tool's hint
 
     def _send_current_frame(self) -> None:
         """A view has (re)rendered: give it the latest frame (the settled image when idle)."""
@@ -621,17 +693,23 @@ class DragWidget(ipywidgets.HBox):
         except Exception as exc:  # noqa: BLE001  (keep the widget usable whatever happened)
             log.exception("could not show the final image")
             error = error or exc
+        history = self._session.history
+        top = history[-1] if history else None
+        self._trajectory_entry = top if top is not self._entry_before_drag else None
         if error is not None:
+            self._set_status("")
             self._show_error(_drag_failure_message(error))
         elif result is not None:
+            self._show_error("")  # what was refused while it ran ("Stop the drag first") is past
             mean = sum(result.distances) / max(1, len(result.distances))
+            steps = _count(result.steps, "step")
             if result.converged:
-                how = f"reached the targets in {result.steps} steps"
+                how = f"reached the targets in {steps}"
             elif result.stopped:
-                how = f"stopped after {result.steps} steps"
+                how = f"stopped after {steps}"
             else:
                 how = f"max steps ({result.steps}) reached"
-            self.canvas.status = f"{how} · mean distance {mean:.1f} px"
+            self._set_status(_join(how, f"mean distance {mean:.1f} px", self._fixed_handles()))
         if result is not None:
             self.controls.progress.value = min(result.steps, self.controls.progress.max)
         self.canvas.running = False
@@ -654,6 +732,41 @@ class DragWidget(ipywidgets.HBox):
 
     def _show_error(self, message: str) -> None:
         self.canvas.error = message
+        if message and not self._runner.running:
+            self._set_status("")  # the error says what happened; an older status would not
+
+    def _set_status(self, text: str) -> None:
+        """The status line: the last action, or "" for the front end's hint of what to do next."""
+        self.canvas.status = text
+
+    def _fixed_handles(self) -> str:
+        """A note naming the handles that sit where the mask says nothing may change."""
+        mask = self._session.mask
+        if mask is None:
+            return ""
+        stuck = [
+            str(i)
+            for i, (handle, _) in enumerate(self._session.points, start=1)
+            if not mask[round(handle[1]), round(handle[0])]
+        ]
+        if not stuck:
+            return ""
+        if len(stuck) == 1:
+            return f"point {stuck[0]}'s handle is outside the area that may change: it cannot move"
+        return (
+            f"the handles of points {', '.join(stuck)} are outside the area that may change: "
+            "they cannot move"
+        )
+
+    def _clear_paint_for(self, entry: HistoryEntry) -> None:
+        """New image (or its redo): keep the paint for an undo of `entry`, then clear it."""
+        self._paint_before[id(entry)] = (entry, self._paint.copy())
+        self._apply_paint(np.zeros_like(self._paint))
+
+    def _restore_paint_for(self, entry: HistoryEntry) -> None:
+        kept = self._paint_before.pop(id(entry), None)
+        if kept is not None:
+            self._apply_paint(kept[1])
 
     def _from_front(self, handler: Callable, *args: Any) -> None:
         """Run a handler of front-end input: a problem goes to `error`, never raises."""
@@ -776,6 +889,27 @@ class DragWidget(ipywidgets.HBox):
             "drags": sum(1 for e in self._session.history if e.kind == "drag"),
             "session_file": session_path.name,
         }
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as the status line says it."""
+    if value is None:
+        return "auto"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _join(*parts: str) -> str:
+    return " · ".join(part for part in parts if part)
+
+
+def _describe(entry: HistoryEntry) -> str:
+    if entry.kind == "new_image":
+        return f"New image (seed {entry.seed_before} → {entry.seed_after})"
+    return f"a drag of {_count(entry.steps, 'step')}"
 
 
 def _drag_failure_message(error: BaseException) -> str:

@@ -130,8 +130,13 @@ export default `
 .dw-overlay.dw-grab { cursor: grab; }
 .dw-overlay.dw-grabbing { cursor: grabbing; }
 
+/* The status line takes the width the image and toolbar give it and wraps inside it: a long
+   message must never widen the widget (which would push the control panel below it). */
 .dw-status {
+  width: 0;
+  min-width: 100%;
   min-height: 1.4em;
+  overflow-wrap: anywhere;
   color: var(--dw-muted);
   font-variant-numeric: tabular-nums;
 }

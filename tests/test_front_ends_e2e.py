@@ -1,4 +1,4 @@
-"""End to end: a DragWidget in a real JupyterLab (and Notebook 7) in headless Chromium.
+"""End to end: a DragWidget in real JupyterLab, Notebook 7 and marimo, in headless Chromium.
 
 The notebook writes what its kernel sees to state.json after every change, so the test checks the
 session itself, not only pixels. The generator is the toy blob (tests/toygen.py), whose right answer
@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 import pytest
+from front_ends import FRONT_ENDS, click_center, open_front_end
 from jupyter_browser import (
     chromium,
     jupyter_server,
@@ -26,7 +27,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 if reason := missing_requirements():
     pytest.skip(reason, allow_module_level=True)
 
-SCREENSHOT = Path("/tmp/dw_lab.png")
+SCREENSHOT = Path("/tmp/dw_lab.png")  # and /tmp/dw_notebook.png, /tmp/dw_marimo.png
 SIZE = 128
 
 CELL = f"""
@@ -58,8 +59,10 @@ w
 """
 
 
-COUNT_DRAWS = """() => {
-  const ctx = document.querySelector('.dw-image').getContext('2d');
+# The image canvas's draws, counted (marimo draws widgets in a shadow root: reach the canvas
+# through playwright's locator, which pierces it).
+COUNT_DRAWS = """(canvas) => {
+  const ctx = canvas.getContext('2d');
   const draw = ctx.drawImage.bind(ctx);
   window.dwDraws = 0;
   ctx.drawImage = (...args) => { window.dwDraws += 1; return draw(...args); };
@@ -75,14 +78,7 @@ def state(root: Path, **conditions) -> dict | None:
 
 
 def canvas_pixels(page) -> str:
-    return page.evaluate("document.querySelector('.dw-image').toDataURL()")
-
-
-def click_center(page, locator) -> None:
-    # A plain mouse click at the button's centre: what a person does, and it does not wait on
-    # playwright's animation-stability checks, which the streaming canvas keeps busy.
-    box = locator.bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    return page.locator(".dw-image").first.evaluate("c => c.toDataURL()")
 
 
 def button(page, text: str):
@@ -93,22 +89,14 @@ def button(page, text: str):
 BLOCKING_CELL = "result = w.drag(max_steps=12)\ndump()\nresult"
 
 
-@pytest.fixture
-def notebook_dir(tmp_path: Path) -> Path:
-    write_notebook(tmp_path / "drag.ipynb", [CELL, BLOCKING_CELL])
-    return tmp_path
-
-
-def test_click_paint_drag_stop_undo_in_jupyterlab(notebook_dir: Path) -> None:
-    root = notebook_dir
-    with jupyter_server(root, "lab") as server, chromium(viewport=(1400, 1200)) as page:
-        open_notebook(page, server, "drag.ipynb")
-        run_cell(page, 0)
+@pytest.mark.parametrize("front_end", FRONT_ENDS)
+def test_click_paint_drag_stop_undo(front_end: str, tmp_path: Path) -> None:
+    root = tmp_path
+    with open_front_end(front_end, root, CELL, (BLOCKING_CELL,)) as front:
+        page = front.page
         overlay = page.locator(".dw-overlay")
-        overlay.wait_for(timeout=30_000)
         start = wait_for(lambda: state(root), what="the kernel's first state")
-        # the view announced itself and drew (and acked) the image it was sent
-        wait_for(lambda: page.evaluate("document.querySelector('.dw-image').width") == SIZE)
+        wait_for(lambda: page.locator(".dw-image").first.evaluate("c => c.width") == SIZE)
 
         box = overlay.bounding_box()
         scale = box["width"] / SIZE
@@ -137,7 +125,7 @@ def test_click_paint_drag_stop_undo_in_jupyterlab(notebook_dir: Path) -> None:
         before = canvas_pixels(page)
 
         # Start: frames arrive, the canvas changes, the kernel's handle walks toward the target
-        click_center(page, button(page, "Start"))
+        click_center(page, front.button("Start"))
         moving = wait_for(
             lambda: state(root, moved=lambda s: s["points"][0][0][0] > bx + 4),
             timeout=60,
@@ -148,7 +136,7 @@ def test_click_paint_drag_stop_undo_in_jupyterlab(notebook_dir: Path) -> None:
         assert canvas_pixels(page) != before
 
         # Stop: the drag ends mid-way, committed to the history
-        click_center(page, button(page, "Stop"))
+        click_center(page, front.button("Stop"))
         stopped = wait_for(
             lambda: state(root, idle=lambda s: not s["running"]), timeout=30, what="the stop"
         )
@@ -159,35 +147,21 @@ def test_click_paint_drag_stop_undo_in_jupyterlab(notebook_dir: Path) -> None:
         assert stopped["blob"][0] - bx > 3  # and the blob moved with it
 
         # Undo: the session and the canvas are back at the start
-        wait_for(lambda: button(page, "Start").is_visible(), what="the Start button")
-        click_center(page, button(page, "Undo"))
+        wait_for(lambda: front.button("Start").is_enabled(), what="Start to be enabled")
+        click_center(page, front.button("Undo"))
         undone = wait_for(lambda: state(root, undone=lambda s: s["history"] == 0), what="undo")
         assert undone["image"] == start["image"]
         wait_for(lambda: canvas_pixels(page) == before, what="the canvas to show the start")
-        page.screenshot(path=str(SCREENSHOT))
+        page.screenshot(path=str(SCREENSHOT.with_name(f"dw_{front_end}.png")))
 
         # a blocking drag from a cell streams frames into the view while the cell runs
-        page.evaluate(COUNT_DRAWS)
-        run_cell(page, 1)
-        scripted = wait_for(lambda: state(root, again=lambda s: s["history"] == 1), what="drag()")
+        page.locator(".dw-image").first.evaluate(COUNT_DRAWS)
+        front.run(1)
+        scripted = wait_for(
+            lambda: state(root, again=lambda s: s["history"] == 1), timeout=60, what="drag()"
+        )
         assert scripted["sent"] - undone["sent"] >= 4
         wait_for(lambda: page.evaluate("window.dwDraws") >= 4, what="frames drawn")
-
-
-def test_display_click_and_frame_in_notebook7(notebook_dir: Path) -> None:
-    root = notebook_dir
-    with jupyter_server(root, "notebook") as server, chromium() as page:
-        open_notebook(page, server, "drag.ipynb")
-        run_cell(page, 0)
-        overlay = page.locator(".dw-overlay")
-        overlay.wait_for(timeout=30_000)
-        wait_for(lambda: state(root), what="the kernel's first state")
-        box = overlay.bounding_box()
-        page.mouse.click(box["x"] + box["width"] / 3, box["y"] + box["height"] / 3)
-        s = wait_for(lambda: state(root, pts=lambda s: s["trait_points"]), what="the click")
-        assert s["trait_points"][0]["target"] is None and s["error"] == ""
-        assert s["acked"] >= 1  # the image sent when the view announced itself was drawn
-        page.screenshot(path="/tmp/dw_nb7.png")
 
 
 def test_two_views_of_one_widget_share_points_and_both_stream(tmp_path: Path) -> None:
