@@ -1,9 +1,12 @@
 """The math of one DragGAN step, as small pure functions on tensors.
 
-Points are (x, y) in image pixels, pixel centres at integer coordinates. Features are read straight
-from the generator's native feature map at sub-pixel positions with bilinear sampling: the same
-values as upsampling the map to image size first (as the official code does), without building an
-image-sized tensor of hundreds of channels.
+Points are (x, y) in image pixels, pixel centres at integer coordinates. The paper (and the
+official code) upsample the feature map bilinearly to the image size and read it with bilinear
+sampling at sub-pixel points. `sample_features` gives exactly those values without building the
+image-sized map of hundreds of channels: the four image pixels around a point are each a bilinear
+read of the small map, and the point blends them bilinearly. (Reading the small map directly at the
+point agrees only at whole pixels: at a 64 px map under a 128 px image it differs by about a third
+of the motion signal at the shifted points q + d.)
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import functools
 import torch
 import torch.nn.functional as F
 
+# The four pixels around a point, (dx, dy), in the order of their bilinear weights below.
+_CORNERS = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
+
 
 def pixel_to_grid(points: torch.Tensor, img_size: tuple[int, int]) -> torch.Tensor:
     """Image pixel (x, y) -> grid_sample's [-1, 1] coordinates (align_corners=False convention)."""
@@ -21,15 +27,42 @@ def pixel_to_grid(points: torch.Tensor, img_size: tuple[int, int]) -> torch.Tens
     return (points + 0.5) * scale - 1.0
 
 
-def sample_features(
-    features: torch.Tensor, points: torch.Tensor, img_size: tuple[int, int]
+def read_upsampled_pixels(
+    features: torch.Tensor, pixels: torch.Tensor, img_size: tuple[int, int]
 ) -> torch.Tensor:
-    """Bilinear samples of a [1, C, h, w] feature map at image-pixel points [..., 2] -> [..., C]."""
-    grid = pixel_to_grid(points.reshape(1, -1, 1, 2).to(features.dtype), img_size)
+    """The map upsampled to img_size, read at whole image pixels [P, 2] -> [P, C].
+
+    Bilinear upsampling (align_corners=False) puts image pixel i at (i + 0.5) * h / H - 0.5 of the
+    small map, clamped to its border: one bilinear read of the small map, without the big map.
+    """
+    grid = pixel_to_grid(pixels.reshape(1, -1, 1, 2).to(features.dtype), img_size)
     sampled = F.grid_sample(
         features, grid, mode="bilinear", padding_mode="border", align_corners=False
     )
-    return sampled[0, :, :, 0].t().reshape(*points.shape[:-1], features.shape[1])
+    return sampled[0, :, :, 0].t()
+
+
+def sample_features(
+    features: torch.Tensor, points: torch.Tensor, img_size: tuple[int, int]
+) -> torch.Tensor:
+    """Bilinear samples at image-pixel points [..., 2] -> [..., C] of the [1, C, h, w] map
+    upsampled bilinearly to img_size: F.interpolate then grid_sample(align_corners=True), as the
+    official code reads it, with zeros beyond the image's outer pixel centres.
+    """
+    height, width = img_size
+    flat = points.reshape(-1, 2).to(features.dtype)
+    base = flat.floor()
+    fx, fy = (flat - base).unbind(dim=1)
+    weights = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], dim=1)
+    corners = base[:, None, :] + flat.new_tensor(_CORNERS)  # [P, 4, 2]
+    upper = flat.new_tensor([width - 1, height - 1])
+    inside = ((corners >= 0) & (corners <= upper)).all(dim=2)
+    weights = weights * inside.to(weights.dtype)
+    corners = torch.minimum(corners.clamp(min=0), upper)
+    values = read_upsampled_pixels(features, corners.reshape(-1, 2), img_size)
+    values = values.reshape(-1, 4, values.shape[-1])
+    blended = (values * weights[:, :, None]).sum(dim=1)
+    return blended.reshape(*points.shape[:-1], features.shape[1])
 
 
 def distance_map(
@@ -52,12 +85,17 @@ def distance_map(
 # the host wait for it (boolean indexing). Callers only read them.
 @functools.lru_cache(maxsize=16)
 def disc_offsets(radius: float, device: torch.device | None = None) -> torch.Tensor:
-    """Integer (dx, dy) offsets of the pixels within `radius` of a point: [M, 2]."""
+    """Integer (dx, dy) offsets of the pixels less than `radius` from a point: [M, 2].
+
+    The paper's disc, centred on the point. (The official code measures distances on a
+    linspace(0, h, h) grid, which puts pixel i at i * h / (h - 1) and so shifts its disc by up to
+    a pixel toward the top left; we follow the paper.)
+    """
     r = int(radius)
     coords = torch.arange(-r, r + 1, dtype=torch.float32, device=device)
     dy, dx = torch.meshgrid(coords, coords, indexing="ij")
     offsets = torch.stack([dx.flatten(), dy.flatten()], dim=1)
-    return offsets[offsets.norm(dim=1) <= radius]
+    return offsets[offsets.norm(dim=1) < radius]
 
 
 @functools.lru_cache(maxsize=16)
@@ -76,19 +114,22 @@ def motion_supervision_loss(
     img_size: tuple[int, int],
     active: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Sum over handles of L1(sg(F(q)), F(q + d)) over the disc q around each handle.
+    """Sum over handles of L1(sg(F(q)), F(q + d)) over the image pixels q of the disc around each.
 
     d is the unit vector toward the target. Only the shifted sample carries gradient, so the
     optimizer pulls the content at q one small step along d. `active` masks out handles that have
-    already arrived.
+    already arrived. Each handle's term is the mean over its disc's pixels inside the image.
     """
+    height, width = img_size
     direction = targets - handles
     direction = direction / direction.norm(dim=1, keepdim=True).clamp_min(1e-8)
     offsets = disc_offsets(radius, handles.device)
     q = handles[:, None, :] + offsets[None, :, :]
+    inside = ((q >= 0) & (q <= q.new_tensor([width - 1, height - 1]))).all(dim=2)
     anchor = sample_features(features.detach(), q, img_size)
     shifted = sample_features(features, q + direction[:, None, :], img_size)
-    per_handle = (shifted - anchor).abs().mean(dim=(1, 2))
+    difference = (shifted - anchor).abs().mean(dim=2) * inside.to(features.dtype)
+    per_handle = difference.sum(dim=1) / inside.sum(dim=1).clamp_min(1)
     if active is not None:
         per_handle = per_handle * active.to(per_handle.dtype)
     return per_handle.sum()
