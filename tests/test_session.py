@@ -85,6 +85,35 @@ def test_step_renders_the_image_it_tracked_on(stylegan2_64):
     assert record.loss > 0 and not record.done
 
 
+@pytest.mark.parametrize("kind", ["stylegan2", "a generator without features_then_image"])
+def test_step_image_draws_the_last_steps_frame_on_demand(kind):
+    G = small_stylegan2(64) if kind == "stylegan2" else BlobGenerator(resolution=64)
+    session = DragSession(G, seed=0, step_size=0.05)
+    session.add_point((20, 20), (40, 30))
+    with pytest.raises(ValueError, match="no step"):
+        session.step_image()
+    first = session.step(render=True)
+    assert np.array_equal(session.step_image(), first.image)
+    second = session.step()
+    assert second.image is None
+    drawn = session.step_image()  # the image step 2 tracked on: step 1's update shows in it
+    assert drawn.shape == (64, 64, 3) and not np.array_equal(drawn, first.image)
+    session.finish()
+    with pytest.raises(ValueError, match="no step"):
+        session.step_image()
+
+
+def test_weights_are_taken_as_constant_only_while_a_drag_is_open(stylegan2_64):
+    session = DragSession(stylegan2_64, seed=0)
+    session.add_point((20, 20), (40, 30))
+    layer = stylegan2_64.synthesis.b16.conv0
+    assert layer._weight_cache is None
+    session.step()
+    assert layer._weight_cache  # the drag keeps what derives from the weights alone
+    session.finish()
+    assert layer._weight_cache is None
+
+
 def test_mask_holds_the_fixed_area():
     def drift(mask_weight):
         G, session = blob_session(mask_weight=mask_weight)

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import reference_file, small_stylegan2
 
 from dragwidget.networks.stylegan2 import Generator
@@ -119,3 +120,75 @@ def test_bad_latent_shape_is_named(stylegan2_64):
         stylegan2_64.synthesis(torch.zeros(1, 3, 64))
     with pytest.raises(ValueError, match="feature_layer must be one of"):
         stylegan2_64.synthesis(torch.zeros(1, 10, 64), feature_layer="b7")
+
+
+def test_features_then_image_draws_the_same_image_only_when_asked(stylegan2_64):
+    G = stylegan2_64
+    ran = []
+    G.synthesis.b64.register_forward_hook(lambda *_: ran.append("b64"))
+    G.synthesis.b16.torgb.register_forward_hook(lambda *_: ran.append("b16.torgb"))
+    ws = G.mapping(torch.randn(1, 64)).detach().requires_grad_(True)
+    features, image = G.synthesis.features_then_image(ws, "b32")
+    assert ran == [] and features.requires_grad  # no ToRGB, nothing past b32
+    img = image()
+    assert ran == ["b16.torgb", "b64"] and not img.requires_grad
+    with torch.no_grad():
+        assert torch.equal(img, G.synthesis(ws))
+
+
+def test_constant_weights_scope_gives_the_same_results_and_ends_with_the_scope(stylegan2_64):
+    from dragwidget.networks.stylegan2 import constant_weights
+
+    G = stylegan2_64.requires_grad_(False)
+    ws = G.mapping(torch.randn(1, 64)).detach().requires_grad_(True)
+
+    def forward_and_grad():
+        _, features = G.synthesis(ws, feature_layer="b32", with_image=False)
+        (grad,) = torch.autograd.grad(features.square().mean(), [ws])
+        with torch.no_grad():
+            return G.synthesis(ws), features.detach(), grad
+
+    outside = forward_and_grad()
+    with constant_weights(G):
+        inside = [forward_and_grad() for _ in range(2)]  # the second uses what the first kept
+    assert all(torch.equal(a, b) for run in inside for a, b in zip(run, outside, strict=True))
+    with torch.no_grad():
+        G.synthesis.b64.conv1.bias.add_(1)  # a change after the scope is seen
+        assert not torch.equal(G.synthesis(ws), outside[0])
+
+
+def test_weights_that_train_get_gradients_inside_a_constant_weights_scope(stylegan2_64):
+    from dragwidget.networks.stylegan2 import constant_weights
+
+    G = stylegan2_64.requires_grad_(True)
+    ws = G.mapping(torch.randn(1, 64)).detach()
+    with constant_weights(G):
+        G.synthesis(ws).square().mean().backward()
+    assert G.synthesis.b64.conv1.weight.grad.abs().sum() > 0
+    assert G.synthesis.b8.conv0.affine.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("modulate_weights", [False, True])
+def test_both_forms_of_the_modulated_conv_agree_with_the_papers(modulate_weights):
+    # The paper's form: per-sample weights w' = w * s, demodulated by 1 / ||w'||, then the
+    # noise, the bias, leaky ReLU * sqrt(2) and the clamp.
+    from dragwidget.networks.ops import setup_filter
+    from dragwidget.networks.stylegan2 import SynthesisLayer
+
+    torch.manual_seed(0)
+    layer = SynthesisLayer(8, 6, 16, (16, 16), conv_clamp=0.5, resample_filter=setup_filter([1]))
+    with torch.no_grad():
+        layer.noise_strength.fill_(0.3)
+        layer.bias.normal_()
+    layer.modulate_weights = modulate_weights
+    x, w = torch.randn(1, 8, 16, 16), torch.randn(1, 16)
+    with torch.no_grad():
+        y = layer(x, w)
+        styles = layer.affine(w)
+        weight = layer.weight * styles.reshape(1, -1, 1, 1)
+        weight = weight * (weight.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).rsqrt()
+        expected = F.conv2d(x, weight, padding=1) + layer.noise_const * layer.noise_strength
+        expected = F.leaky_relu(expected + layer.bias.reshape(1, -1, 1, 1), 0.2) * 2**0.5
+        expected = expected.clamp(-0.5, 0.5)
+    assert (expected.abs() == 0.5).any()  # the clamp was needed, and applied
+    assert (y - expected).abs().max() <= 1e-5

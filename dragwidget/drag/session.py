@@ -23,6 +23,7 @@ from PIL import Image
 
 from dragwidget.drag import steps
 from dragwidget.drag.settings import DragSettings, ResolvedSettings, resolve
+from dragwidget.networks.stylegan2 import constant_weights
 
 Point = tuple[float, float]
 SESSION_FORMAT = "dragwidget-session"
@@ -83,6 +84,10 @@ class _OpenDrag:
     fixed_area: torch.Tensor | None = None
     steps: int = 0
     trajectory: list[list[Point]] = field(default_factory=list)
+    # The weights stay constant while the drag is open: what derives from them is kept.
+    scope: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    # Draws the image of the last step (the one its handles were tracked on), on demand.
+    image: Callable[[], torch.Tensor] | None = None
 
 
 def image_to_uint8(img: torch.Tensor) -> np.ndarray:
@@ -263,16 +268,17 @@ class DragSession:
     def step(self, render: bool = False) -> StepRecord:
         """One step: forward to the feature block, track the handles, one Adam step on the latent.
 
-        The returned handles are where tracking found them on this step's image, which is the
-        image returned when `render` is set (no extra synthesis: the rest of the network runs on
-        the same forward pass, without gradients).
+        The returned handles are where tracking found them on this step's image. That image is
+        in the record when `render` is set, and `step_image()` draws it afterwards on demand: the
+        rest of the network runs from this step's pass, without gradients, only when a frame is
+        wanted (a widget shows only the frames the browser can take).
         """
         with self._lock:
             drag = self._drag or self._open_drag()
             cfg = drag.settings
             ws = self._compose(drag)
-            img, features = self.generator.synthesis(
-                ws, noise_mode="const", feature_layer=cfg.feature_layer, with_image=render
+            features, drag.image = features_then_image(
+                self.generator.synthesis, ws, cfg.feature_layer
             )
             features = features.float()
             if not torch.isfinite(features).all():
@@ -327,8 +333,19 @@ class DragSession:
                 distances=[float(d) for d in distances.tolist()],
                 loss=loss_value,
                 done=done,
-                image=None if img is None else image_to_uint8(img),
+                image=image_to_uint8(drag.image()) if render else None,
             )
+
+    def step_image(self) -> np.ndarray:
+        """The image of the open drag's last step (H x W x 3 uint8), drawn now from that step.
+
+        Costs the rest of the network after the feature block, without gradients: call it for
+        the steps whose frame will be shown.
+        """
+        with self._lock:
+            if self._drag is None or self._drag.image is None:
+                raise ValueError("no step to draw: step() first (a finished drag keeps no step)")
+            return image_to_uint8(self._drag.image())
 
     def run(
         self,
@@ -384,6 +401,7 @@ class DragSession:
             drag, self._drag = self._drag, None
             if drag is None:
                 return
+            drag.scope.close()
             ws_after = self._compose(drag).detach()
             if drag.steps == 0 or torch.equal(ws_after, drag.ws_before):
                 self._ws = drag.ws_before
@@ -643,6 +661,7 @@ class DragSession:
             handles=torch.tensor([h for h, _ in points], dtype=torch.float32, device=self.device),
             targets=torch.tensor([t for _, t in points], dtype=torch.float32, device=self.device),
         )
+        drag.scope.enter_context(constant_weights(self.generator))
         self._drag = drag
         return drag
 
@@ -688,6 +707,26 @@ class DragSession:
         if not torch.isfinite(ws).all():
             raise ValueError("latent contains NaN or infinite values")
         return ws.clone()
+
+
+def features_then_image(
+    synthesis: torch.nn.Module, ws: torch.Tensor, feature_layer: str
+) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+    """The feature block's output (with gradients) and a function that draws ws's image.
+
+    Our networks draw the image from the same pass; for a generator without
+    `features_then_image` the function runs the whole synthesis again.
+    """
+    if hasattr(synthesis, "features_then_image"):
+        return synthesis.features_then_image(ws, feature_layer, noise_mode="const")
+    _, features = synthesis(ws, noise_mode="const", feature_layer=feature_layer, with_image=False)
+    kept = ws.detach()
+
+    def image() -> torch.Tensor:
+        with torch.no_grad():
+            return synthesis(kept, noise_mode="const")
+
+    return features, image
 
 
 def _generator_identity(generator: torch.nn.Module) -> dict[str, Any]:
