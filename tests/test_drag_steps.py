@@ -170,3 +170,18 @@ def test_distance_map_is_zero_at_the_reference_and_matches_sampling():
     assert torch.isclose(distances[9, 5], (other - reference).abs().sum(), atol=1e-4)
     with pytest.raises(ValueError, match="metric"):
         steps.distance_map(features, reference, (64, 64), metric="cos")
+
+
+@pytest.mark.parametrize("handles", [[[20.0, 30.0]], [[2.0, 60.0], [9.0, 50.0]], [[63.0, 0.0]]])
+def test_reads_near_the_handles_need_only_the_step_crop(handles):
+    features = torch.randn(1, 8, 32, 32)
+    handles = torch.tensor(handles)
+    reach = 5
+    crop = steps.step_crop(handles, reach, (64, 64), (32, 32))
+    part = features[:, :, crop.top : crop.bottom, crop.left : crop.right]
+    assert part.shape[-1] < 32 or len(handles) > 1
+    generator = torch.Generator().manual_seed(0)
+    offsets = (torch.rand(len(handles), 50, 2, generator=generator) * 2 - 1) * reach
+    points = (handles[:, None, :] + offsets).clamp(0, 63)
+    whole = steps.sample_features(features, points, (64, 64))
+    assert (steps.sample_features(part, points, (64, 64), crop) - whole).abs().max() <= 1e-5

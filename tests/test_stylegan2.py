@@ -192,3 +192,29 @@ def test_both_forms_of_the_modulated_conv_agree_with_the_papers(modulate_weights
         expected = expected.clamp(-0.5, 0.5)
     assert (expected.abs() == 0.5).any()  # the clamp was needed, and applied
     assert (y - expected).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize(
+    "architecture, square", [("skip", True), ("resnet", True), ("orig", False)]
+)
+def test_a_window_of_the_feature_block_equals_that_part_of_the_whole(architecture, square):
+    G = small_stylegan2(64, architecture=architecture, square=square)
+    ws = G.mapping(torch.randn(1, 64)).detach()
+    generator = torch.Generator().manual_seed(0)
+    for layer in ("b16", "b64"):
+        _, whole = G.synthesis(ws, feature_layer=layer, with_image=False)
+        height, width = whole.shape[-2:]
+        windows = [(0, height, 0, width), (0, 3, width - 2, width)]  # whole, and a corner
+        for _ in range(8):
+            top, left = (int(torch.randint(n, (1,), generator=generator)) for n in (height, width))
+            bottom = int(torch.randint(top + 1, height + 1, (1,), generator=generator))
+            right = int(torch.randint(left + 1, width + 1, (1,), generator=generator))
+            windows.append((top, bottom, left, right))
+        for top, bottom, left, right in windows:
+            part, image = G.synthesis.features_then_image(
+                ws, layer, window=(top, bottom, left, right)
+            )
+            expected = whole[:, :, top:bottom, left:right]
+            assert part.shape == expected.shape and (part - expected).abs().max() <= 1e-5
+        with torch.no_grad():
+            assert torch.equal(image(), G.synthesis(ws))  # the frame still draws it all

@@ -88,6 +88,7 @@ class _OpenDrag:
     scope: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     # Draws the image of the last step (the one its handles were tracked on), on demand.
     image: Callable[[], torch.Tensor] | None = None
+    feature_size: tuple[int, int] | None = None  # of the feature map, from the first step
 
 
 def image_to_uint8(img: torch.Tensor) -> np.ndarray:
@@ -277,18 +278,22 @@ class DragSession:
             drag = self._drag or self._open_drag()
             cfg = drag.settings
             ws = self._compose(drag)
+            size = (self.height, self.width)
+            crop = self._crop(drag)
             features, drag.image = features_then_image(
-                self.generator.synthesis, ws, cfg.feature_layer
+                self.generator.synthesis, ws, cfg.feature_layer, crop
             )
             features = features.float()
-            if not torch.isfinite(features).all():
+            if drag.feature_size is None:
+                drag.feature_size = tuple(features.shape[-2:])
+            if not torch.isfinite(features.sum()):
                 raise FloatingPointError(
                     "the generator produced NaN or infinite features; the step was not applied "
                     "(lower the step size, or undo)"
                 )
             if drag.reference_features is None:
                 drag.reference_features = steps.sample_features(
-                    features.detach(), drag.handles, (self.height, self.width)
+                    features.detach(), drag.handles, size, crop
                 )
                 drag.initial_features = features.detach()
                 if self._mask is not None and self._mask.any() and not self._mask.all():
@@ -301,8 +306,9 @@ class DragSession:
                         drag.handles,
                         drag.reference_features,
                         cfg.r2,
-                        (self.height, self.width),
+                        size,
                         cfg.tracking,
+                        crop,
                     )
             distances = (drag.targets - drag.handles).norm(dim=1)
             active = distances > cfg.stop_distance
@@ -310,7 +316,7 @@ class DragSession:
             loss_value = 0.0
             if not done:
                 loss = steps.motion_supervision_loss(
-                    features, drag.handles, drag.targets, cfg.r1, (self.height, self.width), active
+                    features, drag.handles, drag.targets, cfg.r1, size, active, crop
                 )
                 if drag.fixed_area is not None and cfg.mask_weight > 0:
                     loss = loss + cfg.mask_weight * steps.mask_loss(
@@ -665,6 +671,26 @@ class DragSession:
         self._drag = drag
         return drag
 
+    def _crop(self, drag: _OpenDrag) -> steps.Crop | None:
+        """The part of the feature map this step reads, when computing only that part is
+        possible and worth it: after the first step (which sizes the map), without a mask
+        (whose loss reads the whole map), for networks that can (`feature_windows`)."""
+        if (
+            drag.feature_size is None
+            or drag.fixed_area is not None
+            or not getattr(self.generator.synthesis, "feature_windows", False)
+        ):
+            return None
+        cfg = drag.settings
+        # Tracking reads r2 around the handles, the loss r1 + 1 around where tracking moves them;
+        # one more pixel for the bilinear reads.
+        reach = cfg.r2 + math.ceil(cfg.r1) + 2
+        crop = steps.step_crop(drag.handles, reach, (self.height, self.width), drag.feature_size)
+        map_h, map_w = drag.feature_size
+        if (crop.bottom - crop.top) * (crop.right - crop.left) > map_h * map_w // 2:
+            return None  # little to save
+        return crop
+
     def _compose(self, drag: _OpenDrag) -> torch.Tensor:
         k = drag.settings.free_layers
         free = drag.free.expand(-1, k, -1) if drag.settings.latent_space == "w" else drag.free
@@ -710,15 +736,17 @@ class DragSession:
 
 
 def features_then_image(
-    synthesis: torch.nn.Module, ws: torch.Tensor, feature_layer: str
+    synthesis: torch.nn.Module, ws: torch.Tensor, feature_layer: str, crop: steps.Crop | None = None
 ) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
-    """The feature block's output (with gradients) and a function that draws ws's image.
+    """The feature block's output (with gradients; only the crop's part when given) and a
+    function that draws ws's image.
 
     Our networks draw the image from the same pass; for a generator without
     `features_then_image` the function runs the whole synthesis again.
     """
     if hasattr(synthesis, "features_then_image"):
-        return synthesis.features_then_image(ws, feature_layer, noise_mode="const")
+        window = None if crop is None else (crop.top, crop.bottom, crop.left, crop.right)
+        return synthesis.features_then_image(ws, feature_layer, noise_mode="const", window=window)
     _, features = synthesis(ws, noise_mode="const", feature_layer=feature_layer, with_image=False)
     kept = ws.detach()
 

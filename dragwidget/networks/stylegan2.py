@@ -263,18 +263,25 @@ class SynthesisLayer(WeightDerived, nn.Module):
         self.modulate_weights = out_channels * kernel_size * kernel_size * 4 <= out_pixels
 
     def forward(
-        self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", gain: float = 1.0
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        noise_mode: str = "const",
+        gain: float = 1.0,
+        origin: tuple[int, int] | None = None,
     ) -> torch.Tensor:
+        """`origin`: x is a crop, whose output starts at this (row, column) of the layer's."""
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
         styles = self.affine(w)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        out_size = (x.shape[-2] * self.up, x.shape[-1] * self.up)
         if x.dtype == torch.float16:
             x = modulated_conv2d(
                 x,
                 self.weight,
                 styles,
-                noise=self._noise(x, noise_mode),
+                noise=_crop(self._noise(x, noise_mode), origin, out_size),
                 up=self.up,
                 padding=self.padding,
                 resample_filter=self.resample_filter,
@@ -288,7 +295,7 @@ class SynthesisLayer(WeightDerived, nn.Module):
             ("energy", x.dtype), lambda: self.weight.to(x.dtype).square().sum(dim=[2, 3]).t()
         )
         coefficients = (styles.square() @ energy + 1e-8).rsqrt() * gain
-        offset = self._offset(x, noise_mode, gain)
+        offset = _crop(self._offset(x, noise_mode, gain), origin, out_size)
         if batch == 1 and self.modulate_weights:
             weight = self.weight * styles.reshape(1, -1, 1, 1) * coefficients.reshape(-1, 1, 1, 1)
             x = self._convolve(x, weight.to(x.dtype)) + offset
@@ -367,6 +374,16 @@ class SynthesisLayer(WeightDerived, nn.Module):
             ),
         )
         return F.conv2d(x, kernel, padding=p0, groups=x.shape[1])
+
+
+def _crop(
+    t: torch.Tensor | None, origin: tuple[int, int] | None, size: tuple[int, int]
+) -> torch.Tensor | None:
+    """The part of a per-pixel tensor (noise, offset) under a crop; per-channel ones as they are."""
+    if t is None or origin is None or t.shape[-1] == 1:
+        return t
+    (top, left), (height, width) = origin, size
+    return t[..., top : top + height, left : left + width]
 
 
 def _exceeds(x: torch.Tensor, bound: float) -> bool:
@@ -519,8 +536,14 @@ class SynthesisBlock(nn.Module):
         return ws[:, self.num_conv] if self.num_torgb else None
 
     def features(
-        self, x: torch.Tensor | None, ws: torch.Tensor, noise_mode: str, force_fp32: bool = False
+        self,
+        x: torch.Tensor | None,
+        ws: torch.Tensor,
+        noise_mode: str,
+        force_fp32: bool = False,
+        origin: tuple[int, int] | None = None,
     ) -> torch.Tensor:
+        """The block's output; `origin`: x is a crop whose output starts at this (row, column)."""
         dtype = torch.float32
         if self.use_fp16 and not force_fp32 and ws.device.type == "cuda":
             dtype = torch.float16
@@ -536,11 +559,11 @@ class SynthesisBlock(nn.Module):
         x = x.to(dtype=dtype, memory_format=memory_format)
         if self.architecture == "resnet":
             y = self.skip(x, gain=math.sqrt(0.5))
-            x = self.conv0(x, next(ws_iter), noise_mode)
-            x = self.conv1(x, next(ws_iter), noise_mode, gain=math.sqrt(0.5))
+            x = self.conv0(x, next(ws_iter), noise_mode, origin=origin)
+            x = self.conv1(x, next(ws_iter), noise_mode, gain=math.sqrt(0.5), origin=origin)
             return y + x
-        x = self.conv0(x, next(ws_iter), noise_mode)
-        return self.conv1(x, next(ws_iter), noise_mode)
+        x = self.conv0(x, next(ws_iter), noise_mode, origin=origin)
+        return self.conv1(x, next(ws_iter), noise_mode, origin=origin)
 
     def to_image(
         self, x: torch.Tensor, img: torch.Tensor | None, w_rgb: torch.Tensor | None
@@ -555,6 +578,8 @@ class SynthesisBlock(nn.Module):
 
 class SynthesisNetwork(nn.Module):
     """ws -> image through blocks b4, b8, ..., b{img_resolution}."""
+
+    feature_windows = True  # features_then_image can compute part of the feature block
 
     def __init__(
         self,
@@ -655,12 +680,18 @@ class SynthesisNetwork(nn.Module):
         feature_layer: str,
         noise_mode: str = "const",
         force_fp32: bool = False,
+        window: tuple[int, int, int, int] | None = None,
     ) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
         """The feature block's output, and a function that draws the image from the same pass.
 
         Only the blocks up to the feature block run now. The function (no gradients) adds their
         ToRGB outputs and runs the rest of the network when called, so a drag pays for the
         image only on the steps whose frame is shown. It draws exactly `self(ws)`.
+
+        `window` = (top, bottom, left, right), half-open rows and columns of the feature block's
+        output: only that part is computed (from the part of the previous block's output it
+        depends on) and returned. A drag reads the features near its handles only, and the
+        feature block is the largest the step runs.
         """
         check_synthesis_inputs(self, ws, feature_layer)
         ws = ws.to(torch.float32)
@@ -668,23 +699,51 @@ class SynthesisNetwork(nn.Module):
         stop = names.index(feature_layer) + 1
         slices = self.block_ws(ws)
         outputs, x = [], None
-        for name, block_ws in zip(names[:stop], slices[:stop], strict=True):
+        for name, block_ws in zip(names[: stop - 1], slices[: stop - 1], strict=True):
             x = getattr(self, name).features(x, block_ws, noise_mode, force_fp32)
             outputs.append(x.detach())
+        block = getattr(self, names[stop - 1])
+        if window is None or block.in_channels == 0:
+            features = block.features(x, slices[stop - 1], noise_mode, force_fp32)
+            outputs.append(features.detach())
+            if window is not None:
+                top, bottom, left, right = window
+                features = features[:, :, top:bottom, left:right]
+        else:
+            features = self._window(block, x, slices[stop - 1], noise_mode, force_fp32, window)
         kept = [s.detach() for s in slices]
 
         def image() -> torch.Tensor:
             with torch.no_grad():
+                if len(outputs) < stop:  # the feature block ran on a window: run it whole
+                    previous = outputs[-1] if outputs else None
+                    outputs.append(block.features(previous, kept[stop - 1], noise_mode, force_fp32))
                 img = None
                 for name, block_ws, out in zip(names[:stop], kept[:stop], outputs, strict=True):
-                    block = getattr(self, name)
-                    img = block.to_image(out, img, block.rgb_latent(block_ws))
+                    block_of = getattr(self, name)
+                    img = block_of.to_image(out, img, block_of.rgb_latent(block_ws))
                 _, img = self._run_blocks(
                     names[stop:], kept[stop:], outputs[-1], img, noise_mode, force_fp32
                 )
             return img.contiguous()
 
-        return x, image
+        return features, image
+
+    # Input pixels around a window that its output depends on: the transposed 3x3 conv and the
+    # 4-tap low-pass filter of conv0, then conv1's 3x3 reach 2 of them; one more to spare.
+    WINDOW_MARGIN = 3
+
+    def _window(self, block, x, block_ws, noise_mode, force_fp32, window):
+        """The block's output on `window` only, from the crop of x it depends on."""
+        top, bottom, left, right = window
+        height, width = x.shape[-2:]
+        m = self.WINDOW_MARGIN
+        rows = (max(top // 2 - m, 0), min(-(-bottom // 2) + m, height))
+        cols = (max(left // 2 - m, 0), min(-(-right // 2) + m, width))
+        crop = x[:, :, rows[0] : rows[1], cols[0] : cols[1]]
+        origin = (2 * rows[0], 2 * cols[0])
+        out = block.features(crop, block_ws, noise_mode, force_fp32, origin=origin)
+        return out[:, :, top - origin[0] : bottom - origin[0], left - origin[1] : right - origin[1]]
 
     def _run_blocks(self, names, slices, x, img, noise_mode, force_fp32):
         for name, block_ws in zip(names, slices, strict=True):
