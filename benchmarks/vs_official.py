@@ -255,8 +255,9 @@ def time_steps(official, G, theirs, ws, device: str, reps: int, warmup: int) -> 
 
 
 def widget_rate(G, ws, steps: int, ack_seconds: float) -> dict:
-    """Steps and frames per second (wall time) of a DragWidget drag whose browser acks each frame
-    `ack_seconds` after it was sent."""
+    """Steps and frames per second of a DragWidget drag whose browser acks each frame
+    `ack_seconds` after it was sent: per second of wall time, and per second of this process's
+    CPU time (all its threads: what a machine of one's own would give on a shared one)."""
     from dragwidget.widget import DragWidget
 
     h = G.img_resolution
@@ -270,44 +271,48 @@ def widget_rate(G, ws, steps: int, ack_seconds: float) -> dict:
             threading.Timer(ack_seconds, stream.ack, (frame_id,)).start()
 
     stream._send = browser  # a browser that takes ack_seconds to draw each frame
-    stamps: list[float] = []
-    frames_before: list[int] = []
-
-    def on_step(record) -> None:
-        stamps.append(time.perf_counter())
-        frames_before.append(stream.stats.sent)
-
-    widget.on_step(on_step)
+    stamps: list[tuple[float, float, int]] = []
+    widget.on_step(
+        lambda record: stamps.append((time.perf_counter(), time.process_time(), stream.stats.sent))
+    )
     widget.start(max_steps=steps)
     widget.wait()
     widget.close()
-    elapsed = stamps[-1] - stamps[0]
-    frames = frames_before[-1] - frames_before[0]
-    return {"steps_per_s": (len(stamps) - 1) / elapsed, "frames_per_s": frames / elapsed}
+    (wall0, cpu0, sent0), (wall1, cpu1, sent1) = stamps[0], stamps[-1]
+    intervals = len(stamps) - 1
+    return {
+        "steps_per_s": intervals / (wall1 - wall0),
+        "frames_per_s": (sent1 - sent0) / (wall1 - wall0),
+        "steps_per_cpu_s": intervals / (cpu1 - cpu0),
+        "frames_per_cpu_s": (sent1 - sent0) / (cpu1 - cpu0),
+    }
 
 
-def official_rate(official, theirs, ws, steps: int) -> float:
-    """Steps per second (wall time) of the official tool: one step and one frame at a time."""
+def official_rate(official, theirs, ws, steps: int) -> dict:
+    """Steps per second of the official tool (one step and one frame at a time)."""
     h = theirs.img_resolution
     points, targets = far_points(h)
     drag = OfficialDrag(official, theirs, ws, points, targets, min(OFFICIAL_BLOCK, h))
     drag.step()  # its first step builds the reference features: not part of the loop
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         drag.step()
-    return steps / (time.perf_counter() - start)
+    return {
+        "steps_per_s": steps / (time.perf_counter() - wall),
+        "steps_per_cpu_s": steps / (time.process_time() - cpu),
+    }
 
 
 def user_view(official, G, theirs, ws, rounds: int, steps: int, ack_seconds: float) -> dict:
-    ours, theirs_rates = [], []
+    ours, reference = [], []
     for _ in range(rounds):
         ours.append(widget_rate(G, ws, steps, ack_seconds))
-        theirs_rates.append(official_rate(official, theirs, ws, max(3, steps // 4)))
-    return {
-        "ours_steps_per_s": statistics.median(r["steps_per_s"] for r in ours),
-        "ours_frames_per_s": statistics.median(r["frames_per_s"] for r in ours),
-        "official_steps_per_s": statistics.median(theirs_rates),
-    }
+        reference.append(official_rate(official, theirs, ws, max(3, steps // 4)))
+    result = {f"ours_{k}": statistics.median(r[k] for r in ours) for k in ours[0]}
+    result.update(
+        {f"official_{k}": statistics.median(r[k] for r in reference) for k in reference[0]}
+    )
+    return result
 
 
 # ----- fidelity: the same drags in both tools ---------------------------------------------------
@@ -414,18 +419,24 @@ def print_tables(results: list[dict]) -> None:
             f"{cells[0]} ({t['our_block']}) | {cells[1]} | {cells[2]} | {cells[3]} |"
         )
     if any("user" in r for r in results):
+        cpu = results[0]["device"] == "cpu"
+        unit = "per CPU second" if cpu else "per second"
+        key = "_per_cpu_s" if cpu else "_per_s"
         print(
-            "\n| model | official: steps/s (a frame each) | ours, frames on demand: steps/s "
-            "| frames/s |"
+            f"\n| model | official: steps {unit} (a frame each) | ours, frames on demand: steps "
+            f"{unit} | frames {unit} | in wall time on this machine: official, ours |"
         )
-        print("| --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- |")
         for r in results:
             u = r.get("user")
             if u:
-                ratio = u["ours_steps_per_s"] / u["official_steps_per_s"]
+                ratio = u[f"ours_steps{key}"] / u[f"official_steps{key}"]
+                wall = u["ours_steps_per_s"] / u["official_steps_per_s"]
                 print(
-                    f"| {r['model']} | {u['official_steps_per_s']:.1f} | "
-                    f"{u['ours_steps_per_s']:.1f} ({ratio:.2f}x) | {u['ours_frames_per_s']:.1f} |"
+                    f"| {r['model']} | {u[f'official_steps{key}']:.1f} | "
+                    f"{u[f'ours_steps{key}']:.1f} ({ratio:.2f}x) | {u[f'ours_frames{key}']:.1f} | "
+                    f"{u['official_steps_per_s']:.1f}, {u['ours_steps_per_s']:.1f} steps/s "
+                    f"({wall:.2f}x) |"
                 )
     if any("fidelity" in r for r in results):
         print(
@@ -450,6 +461,7 @@ def run_model(config: str, official, args) -> dict:
     difference = image_difference(G, theirs, ws)
     result = {
         "config": config,
+        "device": device,
         "model": model_name(config, G),
         "machine": machine() if device == "cpu" else torch.cuda.get_device_name(),
         "date": datetime.date.today().isoformat(),

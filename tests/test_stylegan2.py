@@ -218,3 +218,16 @@ def test_a_window_of_the_feature_block_equals_that_part_of_the_whole(architectur
             assert part.shape == expected.shape and (part - expected).abs().max() <= 1e-5
         with torch.no_grad():
             assert torch.equal(image(), G.synthesis(ws))  # the frame still draws it all
+
+
+def test_latents_past_grad_layers_are_constants_and_the_rest_get_the_same_gradient(stylegan2_64):
+    G = stylegan2_64.requires_grad_(False)
+    ws = G.mapping(torch.randn(1, 64)).detach().requires_grad_(True)
+    grads = []
+    for grad_layers in (None, 4):
+        features, _ = G.synthesis.features_then_image(ws, "b32", grad_layers=grad_layers)
+        (grad,) = torch.autograd.grad(features.square().mean(), [ws])
+        grads.append(grad)
+    whole, first_four = grads
+    assert whole[:, 4:].abs().sum() > 0 and first_four[:, 4:].abs().sum() == 0
+    assert torch.allclose(first_four[:, :4], whole[:, :4], rtol=1e-5, atol=1e-8)

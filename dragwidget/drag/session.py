@@ -281,7 +281,7 @@ class DragSession:
             size = (self.height, self.width)
             crop = self._crop(drag)
             features, drag.image = features_then_image(
-                self.generator.synthesis, ws, cfg.feature_layer, crop
+                self.generator.synthesis, ws, cfg.feature_layer, crop, cfg.free_layers
             )
             features = features.float()
             if drag.feature_size is None:
@@ -736,17 +736,24 @@ class DragSession:
 
 
 def features_then_image(
-    synthesis: torch.nn.Module, ws: torch.Tensor, feature_layer: str, crop: steps.Crop | None = None
+    synthesis: torch.nn.Module,
+    ws: torch.Tensor,
+    feature_layer: str,
+    crop: steps.Crop | None = None,
+    grad_layers: int | None = None,
 ) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
     """The feature block's output (with gradients; only the crop's part when given) and a
-    function that draws ws's image.
+    function that draws ws's image. `grad_layers`: the latents after the first so many are
+    constants (no gradient needed through them).
 
     Our networks draw the image from the same pass; for a generator without
     `features_then_image` the function runs the whole synthesis again.
     """
     if hasattr(synthesis, "features_then_image"):
         window = None if crop is None else (crop.top, crop.bottom, crop.left, crop.right)
-        return synthesis.features_then_image(ws, feature_layer, noise_mode="const", window=window)
+        return synthesis.features_then_image(
+            ws, feature_layer, noise_mode="const", window=window, grad_layers=grad_layers
+        )
     _, features = synthesis(ws, noise_mode="const", feature_layer=feature_layer, with_image=False)
     kept = ws.detach()
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -58,10 +58,11 @@ class WeightDerived:
 
     _weight_cache: dict | None = None
 
-    def derived(self, key: tuple, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    def derived(self, key: tuple, compute: Callable[[], Any]) -> Any:
         cache = self._weight_cache
         if cache is None or (
-            torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+            torch.is_grad_enabled()
+            and any(p is not None and p.requires_grad for p in self._parameters.values())
         ):
             return compute()  # outside a scope, or the result must carry weight gradients
         value = cache.get(key)
@@ -291,17 +292,16 @@ class SynthesisLayer(WeightDerived, nn.Module):
         # demodulation coefficients, the noise and the bias, all small, instead of a pass over x.
         gain = self.act_gain * gain
         batch = x.shape[0]
-        energy = self.derived(
-            ("energy", x.dtype), lambda: self.weight.to(x.dtype).square().sum(dim=[2, 3]).t()
-        )
-        coefficients = (styles.square() @ energy + 1e-8).rsqrt() * gain
-        offset = _crop(self._offset(x, noise_mode, gain), origin, out_size)
+        c = self._constants(x, noise_mode, gain)
+        coefficients = torch.addmm(c.epsilon, styles.square(), c.energy).rsqrt()
+        offset = c.offset if c.offset is not None else self._offset(x, noise_mode, gain)
+        offset = _crop(offset, origin, out_size)
         if batch == 1 and self.modulate_weights:
             weight = self.weight * styles.reshape(1, -1, 1, 1) * coefficients.reshape(-1, 1, 1, 1)
-            x = self._convolve(x, weight.to(x.dtype)) + offset
+            x = self._convolve(x, weight.to(x.dtype), None, c.low_pass) + offset
         else:
             x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)
-            x = self._convolve(x, self._weight(x), self._transposed_weight(x))
+            x = self._convolve(x, c.weight, c.transposed, c.low_pass)
             x = torch.addcmul(offset, x, coefficients.to(x.dtype).reshape(batch, -1, 1, 1))
         x = F.leaky_relu(x, 0.2, inplace=True)
         # On a CPU a read-only check costs less than the clamp and its backward; the values
@@ -309,6 +309,31 @@ class SynthesisLayer(WeightDerived, nn.Module):
         if clamp is not None and clamp >= 0 and (x.device.type != "cpu" or _exceeds(x, clamp)):
             x = x.clamp(-clamp, clamp)
         return x
+
+    def _constants(self, x: torch.Tensor, noise_mode: str, gain: float) -> _LayerConstants:
+        """What the layer derives from its weights alone, in x's dtype and memory format."""
+        memory_format = _memory_format(x)
+
+        def compute() -> _LayerConstants:
+            weight = self.weight.to(x.dtype)
+            transposed = low_pass = None
+            if self.up > 1:
+                transposed = weight.transpose(0, 1).contiguous(memory_format=memory_format)
+                low_pass = depthwise_kernel(
+                    self.resample_filter, weight.shape[0], gain=self.up * self.up
+                )
+                low_pass = low_pass.to(x.dtype).contiguous(memory_format=memory_format)
+            return _LayerConstants(
+                # (s^2 E + eps)^(-1/2) g = (s^2 E / g^2 + eps / g^2)^(-1/2)
+                energy=weight.square().sum(dim=[2, 3]).t() / gain**2,
+                epsilon=torch.tensor(1e-8 / gain**2, dtype=x.dtype, device=x.device),
+                weight=weight.contiguous(memory_format=memory_format),
+                transposed=transposed,
+                low_pass=low_pass,
+                offset=None if noise_mode == "random" else self._offset(x, noise_mode, gain),
+            )
+
+        return self.derived((noise_mode, gain, x.dtype, memory_format), compute)
 
     def _noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
         if not self.use_noise or noise_mode == "none":
@@ -320,39 +345,19 @@ class SynthesisLayer(WeightDerived, nn.Module):
 
     def _offset(self, x: torch.Tensor, noise_mode: str, gain: float) -> torch.Tensor:
         """(noise + bias) * gain, shaped to add to the conv's output."""
-
-        def compute() -> torch.Tensor:
-            bias = (self.bias * gain).to(x.dtype).reshape(1, -1, 1, 1)
-            noise = self._noise(x, noise_mode)
-            if noise is None:
-                return bias
-            offset = torch.add(
-                bias, noise.to(x.dtype).reshape(-1, 1, *noise.shape[-2:]), alpha=gain
-            )
-            return offset.contiguous(memory_format=_memory_format(x))
-
-        if noise_mode == "random":
-            return compute()
-        return self.derived(("offset", noise_mode, gain, x.dtype, _memory_format(x)), compute)
-
-    def _weight(self, x: torch.Tensor) -> torch.Tensor:
-        return self.derived(
-            ("weight", x.dtype, _memory_format(x)),
-            lambda: self.weight.to(x.dtype).contiguous(memory_format=_memory_format(x)),
-        )
-
-    def _transposed_weight(self, x: torch.Tensor) -> torch.Tensor | None:
-        if self.up == 1:
-            return None
-        return self.derived(
-            ("transposed", x.dtype, _memory_format(x)),
-            lambda: (
-                self.weight.to(x.dtype).transpose(0, 1).contiguous(memory_format=_memory_format(x))
-            ),
-        )
+        bias = (self.bias * gain).to(x.dtype).reshape(1, -1, 1, 1)
+        noise = self._noise(x, noise_mode)
+        if noise is None:
+            return bias
+        offset = torch.add(bias, noise.to(x.dtype).reshape(-1, 1, *noise.shape[-2:]), alpha=gain)
+        return offset.contiguous(memory_format=_memory_format(x))
 
     def _convolve(
-        self, x: torch.Tensor, weight: torch.Tensor, transposed: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        transposed: torch.Tensor | None,
+        low_pass: torch.Tensor | None,
     ) -> torch.Tensor:
         """The 3x3 conv; upsampling: a stride-2 transposed conv, then the low-pass filter."""
         if self.up == 1:
@@ -363,17 +368,18 @@ class SynthesisLayer(WeightDerived, nn.Module):
         fw, kw, up = self.resample_filter.shape[-1], weight.shape[-1], self.up
         p0 = self.padding + (fw + up - 1) // 2 - (kw - 1)
         p1 = self.padding + (fw - up) // 2 - (kw - up)
-        if p0 != p1:
+        if p0 != p1 or low_pass is None:
             return upfirdn2d(x, self.resample_filter, padding=[p0, p1, p0, p1], gain=up * up)
-        kernel = self.derived(
-            ("low-pass", x.shape[1], x.dtype, _memory_format(x)),
-            lambda: (
-                depthwise_kernel(self.resample_filter, x.shape[1], gain=up * up)
-                .to(x.dtype)
-                .contiguous(memory_format=_memory_format(x))
-            ),
-        )
-        return F.conv2d(x, kernel, padding=p0, groups=x.shape[1])
+        return F.conv2d(x, low_pass, padding=p0, groups=x.shape[1])
+
+
+class _LayerConstants(NamedTuple):
+    energy: torch.Tensor  # [in, out]: the weights' squares summed over the kernel, / gain^2
+    epsilon: torch.Tensor  # demodulation's 1e-8, / gain^2
+    weight: torch.Tensor
+    transposed: torch.Tensor | None  # the upsampling conv's weight, as conv_transpose2d takes it
+    low_pass: torch.Tensor | None  # the upsampling filter as a depthwise conv's weight
+    offset: torch.Tensor | None  # (noise + bias) * gain; None with random noise
 
 
 def _crop(
@@ -387,10 +393,11 @@ def _crop(
 
 
 def _exceeds(x: torch.Tensor, bound: float) -> bool:
+    x = x.detach()
     if _memory_format(x) == torch.channels_last:
         x = x.permute(0, 2, 3, 1)  # contiguous: aminmax would copy a channels-last tensor
     low, high = torch.aminmax(x.reshape(-1))
-    return bool(low < -bound) or bool(high > bound)
+    return float(low) < -bound or float(high) > bound
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
@@ -531,29 +538,33 @@ class SynthesisBlock(nn.Module):
         x = self.features(x, ws, noise_mode, force_fp32)
         return x, self.to_image(x, img, self.rgb_latent(ws))
 
-    def rgb_latent(self, ws: torch.Tensor) -> torch.Tensor | None:
-        """The ToRGB layer's latent from this block's slice of ws."""
-        return ws[:, self.num_conv] if self.num_torgb else None
+    def rgb_latent(self, ws: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor | None:
+        """The ToRGB layer's latent from this block's slice of ws (or its list of latents)."""
+        if not self.num_torgb:
+            return None
+        return ws[:, self.num_conv] if isinstance(ws, torch.Tensor) else ws[self.num_conv]
 
     def features(
         self,
         x: torch.Tensor | None,
-        ws: torch.Tensor,
+        ws: torch.Tensor | Sequence[torch.Tensor],
         noise_mode: str,
         force_fp32: bool = False,
         origin: tuple[int, int] | None = None,
     ) -> torch.Tensor:
         """The block's output; `origin`: x is a crop whose output starts at this (row, column)."""
+        latents = ws.unbind(dim=1) if isinstance(ws, torch.Tensor) else ws
+        ws_iter = iter(latents)
+        device = latents[0].device
         dtype = torch.float32
-        if self.use_fp16 and not force_fp32 and ws.device.type == "cuda":
+        if self.use_fp16 and not force_fp32 and device.type == "cuda":
             dtype = torch.float16
-        ws_iter = iter(ws.unbind(dim=1))
         # On a CPU, convolutions run markedly faster on [N, H, W, C] memory.
         memory_format = torch.contiguous_format
-        if ws.device.type == "cpu":
+        if device.type == "cpu":
             memory_format = torch.channels_last
         if self.in_channels == 0:
-            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = self.const.to(dtype).unsqueeze(0).repeat(latents[0].shape[0], 1, 1, 1)
             x = x.contiguous(memory_format=memory_format)
             return self.conv1(x, next(ws_iter), noise_mode)
         x = x.to(dtype=dtype, memory_format=memory_format)
@@ -681,6 +692,7 @@ class SynthesisNetwork(nn.Module):
         noise_mode: str = "const",
         force_fp32: bool = False,
         window: tuple[int, int, int, int] | None = None,
+        grad_layers: int | None = None,
     ) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
         """The feature block's output, and a function that draws the image from the same pass.
 
@@ -692,12 +704,21 @@ class SynthesisNetwork(nn.Module):
         output: only that part is computed (from the part of the previous block's output it
         depends on) and returned. A drag reads the features near its handles only, and the
         feature block is the largest the step runs.
+
+        `grad_layers`: only the first so many layer latents carry gradients (a drag optimises
+        those); the others are taken as constants, so that the backward pass skips their
+        styles, and a per-sample weight built from them needs no weight gradient.
         """
         check_synthesis_inputs(self, ws, feature_layer)
         ws = ws.to(torch.float32)
         names = self.feature_layers
         stop = names.index(feature_layer) + 1
         slices = self.block_ws(ws)
+        kept = [s.detach() for s in slices]
+        if grad_layers is not None:
+            latents = [w if i < grad_layers else w.detach() for i, w in enumerate(ws.unbind(1))]
+            starts = np.cumsum([0] + [getattr(self, n).num_conv for n in names[:-1]])
+            slices = [latents[a : a + s.shape[1]] for a, s in zip(starts, slices, strict=True)]
         outputs, x = [], None
         for name, block_ws in zip(names[: stop - 1], slices[: stop - 1], strict=True):
             x = getattr(self, name).features(x, block_ws, noise_mode, force_fp32)
@@ -711,7 +732,6 @@ class SynthesisNetwork(nn.Module):
                 features = features[:, :, top:bottom, left:right]
         else:
             features = self._window(block, x, slices[stop - 1], noise_mode, force_fp32, window)
-        kept = [s.detach() for s in slices]
 
         def image() -> torch.Tensor:
             with torch.no_grad():
