@@ -332,6 +332,10 @@ def drag_pairs(h: int, count: int, seed: int) -> tuple[list, list]:
     return handles, targets
 
 
+def psnr_text(db: float) -> str:
+    return "identical" if math.isinf(db) else f"{db:.1f} dB"
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
@@ -448,7 +452,7 @@ def print_tables(results: list[dict]) -> None:
             for f in r.get("fidelity", []):
                 print(
                     f"| {r['model']} | {f['official_disc']} | {f['points']} | {f['steps']} | "
-                    f"{f['max_px']:.2f} px | {f['final_psnr_db']:.1f} dB |"
+                    f"{f['max_px']:.2f} px | {psnr_text(f['final_psnr_db'])} |"
                 )
 
 
