@@ -591,6 +591,9 @@ class SynthesisNetwork(nn.Module):
     """ws -> image through blocks b4, b8, ..., b{img_resolution}."""
 
     feature_windows = True  # features_then_image can compute part of the feature block
+    # Input pixels around a window that its output depends on: the transposed 3x3 conv and the
+    # 4-tap low-pass filter of conv0, then conv1's 3x3 reach 2 of them; one more to spare.
+    WINDOW_MARGIN = 3
 
     def __init__(
         self,
@@ -748,10 +751,6 @@ class SynthesisNetwork(nn.Module):
             return img.contiguous()
 
         return features, image
-
-    # Input pixels around a window that its output depends on: the transposed 3x3 conv and the
-    # 4-tap low-pass filter of conv0, then conv1's 3x3 reach 2 of them; one more to spare.
-    WINDOW_MARGIN = 3
 
     def _window(self, block, x, block_ws, noise_mode, force_fp32, window):
         """The block's output on `window` only, from the crop of x it depends on."""
