@@ -3,12 +3,13 @@
     python benchmarks/drag_speed.py            # CPU: 128 and 256 px StyleGAN2s of small width
     python benchmarks/drag_speed.py --gpu      # also a 512 px config-f StyleGAN2 on CUDA
 
-"floor" is one forward + backward of the synthesis up to the feature block with respect to the
-latent: the least a DragGAN step can do. The ratio step/floor is the engine's overhead (goal
-<= 1.25).
+"floor" is one forward + backward of the whole synthesis up to the feature block with respect to
+the latent. The ratio step/floor is the engine's overhead; it goes below 1 because after its first
+step a drag computes the feature block only near the handles.
 The shapes of the CPU configs are those at which the official step was timed on this kind of
 machine (190 ms at 128 px, 633 ms at 256 px; ../shared/notes/draggan.md). Random weights: speed
-does not depend on what the weights are.
+does not depend on what the weights are. benchmarks/vs_official.py times the official step itself
+beside ours.
 """
 
 from __future__ import annotations

@@ -80,10 +80,58 @@ def test_motion_supervision_skips_arrived_handles():
     assert torch.allclose(first, alone) and both > first
 
 
-def test_disc_offsets():
-    offsets = steps.disc_offsets(1.0)
-    assert len(offsets) == 5 and offsets.norm(dim=1).max() <= 1.0
-    assert len(steps.disc_offsets(3.0)) == 29
+def test_disc_is_the_papers_centred_and_strictly_less_than_r1():
+    assert steps.disc_offsets(1.0).tolist() == [[0.0, 0.0]]
+    offsets = steps.disc_offsets(3.0)
+    assert len(offsets) == 25 and offsets.norm(dim=1).max() < 3.0
+    assert torch.equal(offsets.mean(dim=0), torch.zeros(2))  # centred on the point
+
+
+def official_read(features, points, img_size):
+    """What the official code reads: upsample to the image, then grid_sample(align_corners=True)."""
+    height, width = img_size
+    upsampled = F.interpolate(features, size=img_size, mode="bilinear", align_corners=False)
+    grid = torch.stack(
+        [points[:, 0] / (width - 1) * 2 - 1, points[:, 1] / (height - 1) * 2 - 1], dim=1
+    )
+    read = F.grid_sample(upsampled, grid[None, None], mode="bilinear", align_corners=True)
+    return read[0, :, 0].t()
+
+
+@pytest.mark.parametrize("map_size, img_size", [(16, (64, 64)), (32, (128, 128)), (8, (32, 48))])
+def test_sampling_equals_upsampling_then_grid_sample_at_random_points(map_size, img_size):
+    features = torch.randn(1, 24, map_size, map_size)  # rough on purpose: no smoothing to hide in
+    height, width = img_size
+    generator = torch.Generator().manual_seed(map_size)
+    points = torch.rand(500, 2, generator=generator) * torch.tensor([width + 1.0, height + 1.0])
+    points -= 1.0  # a pixel beyond the image on every side: zeros there, as grid_sample pads
+    # In float64: in float32 the reference's own coordinate rounding is ~2e-5 on this rough map.
+    expected = official_read(features.double(), points.double(), img_size)
+    ours = steps.sample_features(features, points, img_size)
+    assert ours.dtype == torch.float32 and (ours - expected).abs().max() <= 1e-5
+
+
+def test_sampling_between_pixels_is_not_the_native_read():
+    # The old shortcut (read the small map at the point) is right only at whole pixels.
+    features = torch.randn(1, 8, 16, 16)
+    point = torch.tensor([[21.5, 29.5]])  # straddles cells of the small map: (i + 0.5) / 4 - 0.5
+    native = steps.read_upsampled_pixels(features, point, (64, 64))
+    exact = official_read(features, point, (64, 64))
+    assert (native - exact).abs().max() > 1e-3
+    assert (steps.sample_features(features, point, (64, 64)) - exact).abs().max() <= 1e-5
+
+
+def test_motion_supervision_averages_over_the_disc_pixels_inside_the_image():
+    features = smooth_random_map(size=32).requires_grad_(True)
+    corner = torch.tensor([[0.0, 0.0]])
+    target = torch.tensor([[10.0, 10.0]])
+    loss = steps.motion_supervision_loss(features, corner, target, 3.0, (32, 32))
+    offsets = steps.disc_offsets(3.0)
+    q = offsets[(offsets >= 0).all(dim=1)]  # the quarter disc inside the image
+    d = (target - corner) / (target - corner).norm()
+    anchor = steps.sample_features(features, q, (32, 32))
+    shifted = steps.sample_features(features, q + d, (32, 32))
+    assert torch.isclose(loss, (shifted - anchor).abs().mean(), atol=1e-6)
 
 
 def test_mask_loss_counts_only_the_fixed_area():
@@ -122,3 +170,18 @@ def test_distance_map_is_zero_at_the_reference_and_matches_sampling():
     assert torch.isclose(distances[9, 5], (other - reference).abs().sum(), atol=1e-4)
     with pytest.raises(ValueError, match="metric"):
         steps.distance_map(features, reference, (64, 64), metric="cos")
+
+
+@pytest.mark.parametrize("handles", [[[20.0, 30.0]], [[2.0, 60.0], [9.0, 50.0]], [[63.0, 0.0]]])
+def test_reads_near_the_handles_need_only_the_step_crop(handles):
+    features = torch.randn(1, 8, 32, 32)
+    handles = torch.tensor(handles)
+    reach = 5
+    crop = steps.step_crop(handles, reach, (64, 64), (32, 32))
+    part = features[:, :, crop.top : crop.bottom, crop.left : crop.right]
+    assert part.shape[-1] < 32 or len(handles) > 1
+    generator = torch.Generator().manual_seed(0)
+    offsets = (torch.rand(len(handles), 50, 2, generator=generator) * 2 - 1) * reach
+    points = (handles[:, None, :] + offsets).clamp(0, 63)
+    whole = steps.sample_features(features, points, (64, 64))
+    assert (steps.sample_features(part, points, (64, 64), crop) - whole).abs().max() <= 1e-5

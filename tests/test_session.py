@@ -85,6 +85,60 @@ def test_step_renders_the_image_it_tracked_on(stylegan2_64):
     assert record.loss > 0 and not record.done
 
 
+@pytest.mark.parametrize("kind", ["stylegan2", "a generator without features_then_image"])
+def test_step_image_draws_the_last_steps_frame_on_demand(kind):
+    G = small_stylegan2(64) if kind == "stylegan2" else BlobGenerator(resolution=64)
+    session = DragSession(G, seed=0, step_size=0.05)
+    session.add_point((20, 20), (40, 30))
+    with pytest.raises(ValueError, match="no step"):
+        session.step_image()
+    first = session.step(render=True)
+    assert np.array_equal(session.step_image(), first.image)
+    second = session.step()
+    assert second.image is None
+    drawn = session.step_image()  # the image step 2 tracked on: step 1's update shows in it
+    assert drawn.shape == (64, 64, 3) and not np.array_equal(drawn, first.image)
+    session.finish()
+    with pytest.raises(ValueError, match="no step"):
+        session.step_image()
+
+
+def test_computing_the_features_near_the_handles_only_changes_nothing():
+    # After the first step, a step computes the feature block only where it reads it.
+    import copy
+
+    G = small_stylegan2(64)
+    dense = copy.deepcopy(G)
+    dense.synthesis.feature_windows = False
+    windows = []
+    crop_block = G.synthesis._window
+    G.synthesis._window = lambda *args: windows.append(args[-1]) or crop_block(*args)
+    sessions = [DragSession(g, seed=3, step_size=0.01) for g in (G, dense)]
+    for session in sessions:
+        session.add_point((20, 24), (34, 30))
+        session.add_point((28, 18), (30, 8))
+    for _ in range(12):
+        records = [session.step(render=True) for session in sessions]
+        assert records[0].handles == records[1].handles
+        difference = records[0].image.astype(int) - records[1].image  # rounding, at most
+        assert np.abs(difference).max() <= 1 and records[0].loss == pytest.approx(
+            records[1].loss, rel=1e-5
+        )
+    assert len(windows) == 11 and all(w != (0, 64, 0, 64) for w in windows)
+    assert torch.allclose(sessions[0].latent, sessions[1].latent, atol=1e-5)
+
+
+def test_weights_are_taken_as_constant_only_while_a_drag_is_open(stylegan2_64):
+    session = DragSession(stylegan2_64, seed=0)
+    session.add_point((20, 20), (40, 30))
+    layer = stylegan2_64.synthesis.b16.conv0
+    assert layer._weight_cache is None
+    session.step()
+    assert layer._weight_cache  # the drag keeps what derives from the weights alone
+    session.finish()
+    assert layer._weight_cache is None
+
+
 def test_mask_holds_the_fixed_area():
     def drift(mask_weight):
         G, session = blob_session(mask_weight=mask_weight)

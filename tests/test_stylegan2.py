@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import reference_file, small_stylegan2
 
 from dragwidget.networks.stylegan2 import Generator
@@ -119,3 +120,114 @@ def test_bad_latent_shape_is_named(stylegan2_64):
         stylegan2_64.synthesis(torch.zeros(1, 3, 64))
     with pytest.raises(ValueError, match="feature_layer must be one of"):
         stylegan2_64.synthesis(torch.zeros(1, 10, 64), feature_layer="b7")
+
+
+def test_features_then_image_draws_the_same_image_only_when_asked(stylegan2_64):
+    G = stylegan2_64
+    ran = []
+    G.synthesis.b64.register_forward_hook(lambda *_: ran.append("b64"))
+    G.synthesis.b16.torgb.register_forward_hook(lambda *_: ran.append("b16.torgb"))
+    ws = G.mapping(torch.randn(1, 64)).detach().requires_grad_(True)
+    features, image = G.synthesis.features_then_image(ws, "b32")
+    assert ran == [] and features.requires_grad  # no ToRGB, nothing past b32
+    img = image()
+    assert ran == ["b16.torgb", "b64"] and not img.requires_grad
+    with torch.no_grad():
+        assert torch.equal(img, G.synthesis(ws))
+
+
+def test_constant_weights_scope_gives_the_same_results_and_ends_with_the_scope(stylegan2_64):
+    from dragwidget.networks.stylegan2 import constant_weights
+
+    G = stylegan2_64.requires_grad_(False)
+    ws = G.mapping(torch.randn(1, 64)).detach().requires_grad_(True)
+
+    def forward_and_grad():
+        _, features = G.synthesis(ws, feature_layer="b32", with_image=False)
+        (grad,) = torch.autograd.grad(features.square().mean(), [ws])
+        with torch.no_grad():
+            return G.synthesis(ws), features.detach(), grad
+
+    outside = forward_and_grad()
+    with constant_weights(G):
+        inside = [forward_and_grad() for _ in range(2)]  # the second uses what the first kept
+    assert all(torch.equal(a, b) for run in inside for a, b in zip(run, outside, strict=True))
+    with torch.no_grad():
+        G.synthesis.b64.conv1.bias.add_(1)  # a change after the scope is seen
+        assert not torch.equal(G.synthesis(ws), outside[0])
+
+
+def test_weights_that_train_get_gradients_inside_a_constant_weights_scope(stylegan2_64):
+    from dragwidget.networks.stylegan2 import constant_weights
+
+    G = stylegan2_64.requires_grad_(True)
+    ws = G.mapping(torch.randn(1, 64)).detach()
+    with constant_weights(G):
+        G.synthesis(ws).square().mean().backward()
+    assert G.synthesis.b64.conv1.weight.grad.abs().sum() > 0
+    assert G.synthesis.b8.conv0.affine.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("modulate_weights", [False, True])
+def test_both_forms_of_the_modulated_conv_agree_with_the_papers(modulate_weights):
+    # The paper's form: per-sample weights w' = w * s, demodulated by 1 / ||w'||, then the
+    # noise, the bias, leaky ReLU * sqrt(2) and the clamp.
+    from dragwidget.networks.ops import setup_filter
+    from dragwidget.networks.stylegan2 import SynthesisLayer
+
+    torch.manual_seed(0)
+    layer = SynthesisLayer(8, 6, 16, (16, 16), conv_clamp=0.5, resample_filter=setup_filter([1]))
+    with torch.no_grad():
+        layer.noise_strength.fill_(0.3)
+        layer.bias.normal_()
+    layer.modulate_weights = modulate_weights
+    x, w = torch.randn(1, 8, 16, 16), torch.randn(1, 16)
+    with torch.no_grad():
+        y = layer(x, w)
+        styles = layer.affine(w)
+        weight = layer.weight * styles.reshape(1, -1, 1, 1)
+        weight = weight * (weight.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).rsqrt()
+        expected = F.conv2d(x, weight, padding=1) + layer.noise_const * layer.noise_strength
+        expected = F.leaky_relu(expected + layer.bias.reshape(1, -1, 1, 1), 0.2) * 2**0.5
+        expected = expected.clamp(-0.5, 0.5)
+    assert (expected.abs() == 0.5).any()  # the clamp was needed, and applied
+    assert (y - expected).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize(
+    "architecture, square", [("skip", True), ("resnet", True), ("orig", False)]
+)
+def test_a_window_of_the_feature_block_equals_that_part_of_the_whole(architecture, square):
+    G = small_stylegan2(64, architecture=architecture, square=square)
+    ws = G.mapping(torch.randn(1, 64)).detach()
+    generator = torch.Generator().manual_seed(0)
+    for layer in ("b16", "b64"):
+        _, whole = G.synthesis(ws, feature_layer=layer, with_image=False)
+        height, width = whole.shape[-2:]
+        windows = [(0, height, 0, width), (0, 3, width - 2, width)]  # whole, and a corner
+        for _ in range(8):
+            top, left = (int(torch.randint(n, (1,), generator=generator)) for n in (height, width))
+            bottom = int(torch.randint(top + 1, height + 1, (1,), generator=generator))
+            right = int(torch.randint(left + 1, width + 1, (1,), generator=generator))
+            windows.append((top, bottom, left, right))
+        for top, bottom, left, right in windows:
+            part, image = G.synthesis.features_then_image(
+                ws, layer, window=(top, bottom, left, right)
+            )
+            expected = whole[:, :, top:bottom, left:right]
+            assert part.shape == expected.shape and (part - expected).abs().max() <= 1e-5
+        with torch.no_grad():
+            assert torch.equal(image(), G.synthesis(ws))  # the frame still draws it all
+
+
+def test_latents_past_grad_layers_are_constants_and_the_rest_get_the_same_gradient(stylegan2_64):
+    G = stylegan2_64.requires_grad_(False)
+    ws = G.mapping(torch.randn(1, 64)).detach().requires_grad_(True)
+    grads = []
+    for grad_layers in (None, 4):
+        features, _ = G.synthesis.features_then_image(ws, "b32", grad_layers=grad_layers)
+        (grad,) = torch.autograd.grad(features.square().mean(), [ws])
+        grads.append(grad)
+    whole, first_four = grads
+    assert whole[:, 4:].abs().sum() > 0 and first_four[:, 4:].abs().sum() == 0
+    assert torch.allclose(first_four[:, :4], whole[:, :4], rtol=1e-5, atol=1e-8)

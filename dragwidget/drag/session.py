@@ -32,6 +32,7 @@ from dragwidget.drag.pti import (
 )
 from dragwidget.drag.settings import DragSettings, ResolvedSettings, resolve
 from dragwidget.messages import short_repr
+from dragwidget.networks.stylegan2 import constant_weights
 
 Point = tuple[float, float]
 
@@ -93,6 +94,11 @@ class _OpenDrag:
     fixed_area: torch.Tensor | None = None
     steps: int = 0
     trajectory: list[list[Point]] = field(default_factory=list)
+    # The weights stay constant while the drag is open: what derives from them is kept.
+    scope: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    # Draws the image of the last step (the one its handles were tracked on), on demand.
+    image: Callable[[], torch.Tensor] | None = None
+    feature_size: tuple[int, int] | None = None  # of the feature map, from the first step
 
 
 def check_point(point: Sequence[float], width: int, height: int, name: str = "point") -> Point:
@@ -325,26 +331,31 @@ class DragSession:
     def step(self, render: bool = False) -> StepRecord:
         """One step: forward to the feature block, track the handles, one Adam step on the latent.
 
-        The returned handles are where tracking found them on this step's image, which is the
-        image returned when `render` is set (no extra synthesis: the rest of the network runs on
-        the same forward pass, without gradients).
+        The returned handles are where tracking found them on this step's image. That image is
+        in the record when `render` is set, and `step_image()` draws it afterwards on demand: the
+        rest of the network runs from this step's pass, without gradients, only when a frame is
+        wanted (a widget shows only the frames the browser can take).
         """
         with self._lock:
             drag = self._drag or self._open_drag()
             cfg = drag.settings
             ws = self._compose(drag)
-            img, features = self.generator.synthesis(
-                ws, noise_mode="const", feature_layer=cfg.feature_layer, with_image=render
+            size = (self.height, self.width)
+            crop = self._crop(drag)
+            features, drag.image = features_then_image(
+                self.generator.synthesis, ws, cfg.feature_layer, crop, cfg.free_layers
             )
             features = features.float()
-            if not torch.isfinite(features).all():
+            if drag.feature_size is None:
+                drag.feature_size = tuple(features.shape[-2:])
+            if not torch.isfinite(features.sum()):
                 raise FloatingPointError(
                     "the generator produced NaN or infinite features; the step was not applied "
                     "(lower the step size, or undo)"
                 )
             if drag.reference_features is None:
                 drag.reference_features = steps.sample_features(
-                    features.detach(), drag.handles, (self.height, self.width)
+                    features.detach(), drag.handles, size, crop
                 )
                 drag.initial_features = features.detach()
                 if self._mask is not None and self._mask.any() and not self._mask.all():
@@ -357,8 +368,9 @@ class DragSession:
                         drag.handles,
                         drag.reference_features,
                         cfg.r2,
-                        (self.height, self.width),
+                        size,
                         cfg.tracking,
+                        crop,
                     )
             distances = (drag.targets - drag.handles).norm(dim=1)
             active = distances > cfg.stop_distance
@@ -366,7 +378,7 @@ class DragSession:
             loss_value = 0.0
             if not done:
                 loss = steps.motion_supervision_loss(
-                    features, drag.handles, drag.targets, cfg.r1, (self.height, self.width), active
+                    features, drag.handles, drag.targets, cfg.r1, size, active, crop
                 )
                 if drag.fixed_area is not None and cfg.mask_weight > 0:
                     loss = loss + cfg.mask_weight * steps.mask_loss(
@@ -389,8 +401,19 @@ class DragSession:
                 distances=[float(d) for d in distances.tolist()],
                 loss=loss_value,
                 done=done,
-                image=None if img is None else image_to_uint8(img),
+                image=image_to_uint8(drag.image()) if render else None,
             )
+
+    def step_image(self) -> np.ndarray:
+        """The image of the open drag's last step (H x W x 3 uint8), drawn now from that step.
+
+        Costs the rest of the network after the feature block, without gradients: call it for
+        the steps whose frame will be shown.
+        """
+        with self._lock:
+            if self._drag is None or self._drag.image is None:
+                raise ValueError("no step to draw: step() first (a finished drag keeps no step)")
+            return image_to_uint8(self._drag.image())
 
     def run(
         self,
@@ -446,6 +469,7 @@ class DragSession:
             drag, self._drag = self._drag, None
             if drag is None:
                 return
+            drag.scope.close()
             ws_after = self._compose(drag).detach()
             if drag.steps == 0 or torch.equal(ws_after, drag.ws_before):
                 self._ws = drag.ws_before
@@ -671,8 +695,29 @@ class DragSession:
             handles=torch.tensor([h for h, _ in points], dtype=torch.float32, device=self.device),
             targets=torch.tensor([t for _, t in points], dtype=torch.float32, device=self.device),
         )
+        drag.scope.enter_context(constant_weights(self.generator))
         self._drag = drag
         return drag
+
+    def _crop(self, drag: _OpenDrag) -> steps.Crop | None:
+        """The part of the feature map this step reads, when computing only that part is
+        possible and worth it: after the first step (which sizes the map), without a mask
+        (whose loss reads the whole map), for networks that can (`feature_windows`)."""
+        if (
+            drag.feature_size is None
+            or drag.fixed_area is not None
+            or not getattr(self.generator.synthesis, "feature_windows", False)
+        ):
+            return None
+        cfg = drag.settings
+        # Tracking reads r2 around the handles, the loss r1 + 1 around where tracking moves them;
+        # one more pixel for the bilinear reads.
+        reach = cfg.r2 + math.ceil(cfg.r1) + 2
+        crop = steps.step_crop(drag.handles, reach, (self.height, self.width), drag.feature_size)
+        map_h, map_w = drag.feature_size
+        if (crop.bottom - crop.top) * (crop.right - crop.left) > map_h * map_w // 2:
+            return None  # little to save
+        return crop
 
     def _compose(self, drag: _OpenDrag) -> torch.Tensor:
         k = drag.settings.free_layers
@@ -719,3 +764,32 @@ class DragSession:
         if not torch.isfinite(ws).all():
             raise ValueError("latent contains NaN or infinite values")
         return ws.clone()
+
+
+def features_then_image(
+    synthesis: torch.nn.Module,
+    ws: torch.Tensor,
+    feature_layer: str,
+    crop: steps.Crop | None = None,
+    grad_layers: int | None = None,
+) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+    """The feature block's output (with gradients; only the crop's part when given) and a
+    function that draws ws's image. `grad_layers`: the latents after the first so many are
+    constants (no gradient needed through them).
+
+    Our networks draw the image from the same pass; for a generator without
+    `features_then_image` the function runs the whole synthesis again.
+    """
+    if hasattr(synthesis, "features_then_image"):
+        window = None if crop is None else (crop.top, crop.bottom, crop.left, crop.right)
+        return synthesis.features_then_image(
+            ws, feature_layer, noise_mode="const", window=window, grad_layers=grad_layers
+        )
+    _, features = synthesis(ws, noise_mode="const", feature_layer=feature_layer, with_image=False)
+    kept = ws.detach()
+
+    def image() -> torch.Tensor:
+        with torch.no_grad():
+            return synthesis(kept, noise_mode="const")
+
+    return features, image

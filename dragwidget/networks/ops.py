@@ -71,14 +71,25 @@ def upfirdn2d(
         )
         return x[:, :, ::down, ::down] if down > 1 else x
     # Downsampling is folded into the convolution's stride: the same pixels, a quarter of the work.
-    x = F.pad(x, [px0, px1, py0, py1])
-    f = f.flip(list(range(f.ndim)))  # conv2d correlates; upfirdn2d convolves
     if f.ndim == 2:
-        return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c, stride=down)
+        kernel = depthwise_kernel(f, c)
+        if px0 == px1 >= 0 and py0 == py1 >= 0:
+            # Symmetric zero padding is the convolution's own (no padded copy of x).
+            return F.conv2d(x, kernel, groups=c, stride=down, padding=(py0, px0))
+        return F.conv2d(F.pad(x, [px0, px1, py0, py1]), kernel, groups=c, stride=down)
+    x = F.pad(x, [px0, px1, py0, py1])
+    f = f.flip(0)  # conv2d correlates; upfirdn2d convolves
     x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, f.shape[0]), groups=c, stride=(1, down))
     return F.conv2d(
         x, f[None, None, :, None].expand(c, 1, f.shape[0], 1), groups=c, stride=(down, 1)
     )
+
+
+def depthwise_kernel(f: torch.Tensor, channels: int, gain: float = 1.0) -> torch.Tensor:
+    """A 2-D filter as conv2d's weight for every channel alike: [C, 1, kh, kw], flipped (conv2d
+    correlates, a filter convolves) and scaled by `gain`."""
+    kernel = f.flip([0, 1]) * gain if gain != 1 else f.flip([0, 1])
+    return kernel[None, None].expand(channels, 1, *f.shape)
 
 
 def _transposed(x: torch.Tensor, f: torch.Tensor, up: int, c: int) -> torch.Tensor:

@@ -6,13 +6,19 @@ scaled at run time by an explicit gain ("equalized learning rate"), so a state d
 official file loads with strict=True and gives the official image.
 
 Beyond the official behaviour, synthesis can stop at any block and hand back its output: a drag
-needs the features of one block with gradients and nothing after it.
+needs the features of one block with gradients and nothing after it, and draws the image from the
+same pass only for the frames it shows (`features_then_image`). The arithmetic is arranged for
+speed without changing the result beyond rounding: activations in channels-last memory on a CPU,
+gains folded into small tensors, per-sample weights in thin high-resolution layers, and, while a
+drag holds the weights constant (`constant_weights`), what derives from the weights alone kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -21,6 +27,7 @@ from torch import nn
 
 from dragwidget.networks.ops import (
     bias_act,
+    depthwise_kernel,
     downsample2d,
     normalize_2nd_moment,
     setup_filter,
@@ -42,7 +49,48 @@ def check_synthesis_inputs(net: nn.Module, ws: torch.Tensor, feature_layer: str 
         )
 
 
-class FullyConnectedLayer(nn.Module):
+class WeightDerived:
+    """A module that can keep tensors derived from its weights alone while they are constant.
+
+    Inside `constant_weights(...)` such tensors (scaled weights, their squared norms, the noise
+    times its strength) are computed on first use and kept; outside, every call computes them.
+    """
+
+    _weight_cache: dict | None = None
+
+    def derived(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        cache = self._weight_cache
+        if cache is None or (
+            torch.is_grad_enabled()
+            and any(p is not None and p.requires_grad for p in self._parameters.values())
+        ):
+            return compute()  # outside a scope, or the result must carry weight gradients
+        value = cache.get(key)
+        if value is None:
+            value = cache[key] = compute()
+        return value
+
+
+@contextlib.contextmanager
+def constant_weights(module: nn.Module) -> Iterator[None]:
+    """Promise that `module`'s weights do not change within: what derives from them is kept.
+
+    A drag's many steps share one set of weights; only the latent changes. Nested scopes share
+    the outermost one's tensors.
+    """
+    owned = [
+        m for m in module.modules() if isinstance(m, WeightDerived) and m._weight_cache is None
+    ]
+    for m in owned:
+        m._weight_cache = {}
+    try:
+        yield
+    finally:
+        for m in owned:
+            m._weight_cache = None
+
+
+class FullyConnectedLayer(WeightDerived, nn.Module):
     """Linear layer with equalized learning rate: weight gain lr_mul/sqrt(in), bias gain lr_mul."""
 
     def __init__(
@@ -63,11 +111,13 @@ class FullyConnectedLayer(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = None if self.bias is None else self.bias.to(x.dtype) * self.bias_gain
+        w = self.derived(("w", x.dtype), lambda: (self.weight.to(x.dtype) * self.weight_gain).t())
+        b = None
+        if self.bias is not None:
+            b = self.derived(("b", x.dtype), lambda: self.bias.to(x.dtype) * self.bias_gain)
         if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
+            return torch.addmm(b.unsqueeze(0), x, w)
+        return bias_act(x.matmul(w), b, act=self.activation)
 
 
 class MappingNetwork(nn.Module):
@@ -181,7 +231,7 @@ def modulated_conv2d(
     return x
 
 
-class SynthesisLayer(nn.Module):
+class SynthesisLayer(WeightDerived, nn.Module):
     """Modulated 3x3 conv (optionally upsampling), per-pixel noise, bias, leaky ReLU, clamp."""
 
     def __init__(
@@ -208,33 +258,155 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("resample_filter", resample_filter.clone())
         if use_noise:
             self.register_buffer("noise_const", torch.randn(resolution))
+        # Thin layers at high resolution have small weights and large activations: there it is
+        # cheaper to scale the weights per sample (the paper's form) than the activations.
+        out_pixels = resolution[0] * resolution[1]
+        self.modulate_weights = out_channels * kernel_size * kernel_size * 4 <= out_pixels
 
     def forward(
-        self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", gain: float = 1.0
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        noise_mode: str = "const",
+        gain: float = 1.0,
+        origin: tuple[int, int] | None = None,
     ) -> torch.Tensor:
-        styles = self.affine(w)
-        noise = None
-        if self.use_noise and noise_mode == "random":
-            h, wd = self.resolution
-            noise = torch.randn(x.shape[0], 1, h, wd, device=x.device) * self.noise_strength
-        elif self.use_noise and noise_mode == "const":
-            noise = self.noise_const * self.noise_strength
-        elif noise_mode not in NOISE_MODES:
+        """`origin`: x is a crop, whose output starts at this (row, column) of the layer's."""
+        if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
-        x = modulated_conv2d(
-            x,
-            self.weight,
-            styles,
-            noise=noise,
-            up=self.up,
-            padding=self.padding,
-            resample_filter=self.resample_filter,
-        )
+        styles = self.affine(w)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
-        return bias_act(x, self.bias, act="lrelu", gain=self.act_gain * gain, clamp=clamp)
+        out_size = (x.shape[-2] * self.up, x.shape[-1] * self.up)
+        if x.dtype == torch.float16:
+            x = modulated_conv2d(
+                x,
+                self.weight,
+                styles,
+                noise=_crop(self._noise(x, noise_mode), origin, out_size),
+                up=self.up,
+                padding=self.padding,
+                resample_filter=self.resample_filter,
+            )
+            return bias_act(x, self.bias, act="lrelu", gain=self.act_gain * gain, clamp=clamp)
+        # lrelu(z) * g = lrelu(g * z) for g > 0: the activation's gain goes into the
+        # demodulation coefficients, the noise and the bias, all small, instead of a pass over x.
+        gain = self.act_gain * gain
+        batch = x.shape[0]
+        c = self._constants(x, noise_mode, gain)
+        coefficients = torch.addmm(c.epsilon, styles.square(), c.energy).rsqrt()
+        offset = c.offset if c.offset is not None else self._offset(x, noise_mode, gain)
+        offset = _crop(offset, origin, out_size)
+        if batch == 1 and self.modulate_weights:
+            weight = self.weight * styles.reshape(1, -1, 1, 1) * coefficients.reshape(-1, 1, 1, 1)
+            x = self._convolve(x, weight.to(x.dtype), None, c.low_pass) + offset
+        else:
+            x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)
+            x = self._convolve(x, c.weight, c.transposed, c.low_pass)
+            x = torch.addcmul(offset, x, coefficients.to(x.dtype).reshape(batch, -1, 1, 1))
+        x = F.leaky_relu(x, 0.2, inplace=True)
+        # On a CPU a read-only check costs less than the clamp and its backward; the values
+        # seldom come near the bound, and when they do the clamp runs: the result is the same.
+        if clamp is not None and clamp >= 0 and (x.device.type != "cpu" or _exceeds(x, clamp)):
+            x = x.clamp(-clamp, clamp)
+        return x
+
+    def _constants(self, x: torch.Tensor, noise_mode: str, gain: float) -> _LayerConstants:
+        """What the layer derives from its weights alone, in x's dtype and memory format."""
+        memory_format = _memory_format(x)
+
+        def compute() -> _LayerConstants:
+            weight = self.weight.to(x.dtype)
+            transposed = low_pass = None
+            if self.up > 1:
+                transposed = weight.transpose(0, 1).contiguous(memory_format=memory_format)
+                low_pass = depthwise_kernel(
+                    self.resample_filter, weight.shape[0], gain=self.up * self.up
+                )
+                low_pass = low_pass.to(x.dtype).contiguous(memory_format=memory_format)
+            return _LayerConstants(
+                # (s^2 E + eps)^(-1/2) g = (s^2 E / g^2 + eps / g^2)^(-1/2)
+                energy=weight.square().sum(dim=[2, 3]).t() / gain**2,
+                epsilon=torch.tensor(1e-8 / gain**2, dtype=x.dtype, device=x.device),
+                weight=weight.contiguous(memory_format=memory_format),
+                transposed=transposed,
+                low_pass=low_pass,
+                offset=None if noise_mode == "random" else self._offset(x, noise_mode, gain),
+            )
+
+        return self.derived((noise_mode, gain, x.dtype, memory_format), compute)
+
+    def _noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
+        if not self.use_noise or noise_mode == "none":
+            return None
+        if noise_mode == "random":
+            h, w = self.resolution
+            return torch.randn(x.shape[0], 1, h, w, device=x.device) * self.noise_strength
+        return self.noise_const * self.noise_strength
+
+    def _offset(self, x: torch.Tensor, noise_mode: str, gain: float) -> torch.Tensor:
+        """(noise + bias) * gain, shaped to add to the conv's output."""
+        bias = (self.bias * gain).to(x.dtype).reshape(1, -1, 1, 1)
+        noise = self._noise(x, noise_mode)
+        if noise is None:
+            return bias
+        offset = torch.add(bias, noise.to(x.dtype).reshape(-1, 1, *noise.shape[-2:]), alpha=gain)
+        return offset.contiguous(memory_format=_memory_format(x))
+
+    def _convolve(
+        self,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        transposed: torch.Tensor | None,
+        low_pass: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The 3x3 conv; upsampling: a stride-2 transposed conv, then the low-pass filter."""
+        if self.up == 1:
+            return F.conv2d(x, weight, padding=self.padding)
+        if transposed is None:
+            transposed = weight.transpose(0, 1)
+        x = F.conv_transpose2d(x, transposed, stride=self.up)
+        fw, kw, up = self.resample_filter.shape[-1], weight.shape[-1], self.up
+        p0 = self.padding + (fw + up - 1) // 2 - (kw - 1)
+        p1 = self.padding + (fw - up) // 2 - (kw - up)
+        if p0 != p1 or low_pass is None:
+            return upfirdn2d(x, self.resample_filter, padding=[p0, p1, p0, p1], gain=up * up)
+        return F.conv2d(x, low_pass, padding=p0, groups=x.shape[1])
 
 
-class ToRGBLayer(nn.Module):
+class _LayerConstants(NamedTuple):
+    energy: torch.Tensor  # [in, out]: the weights' squares summed over the kernel, / gain^2
+    epsilon: torch.Tensor  # demodulation's 1e-8, / gain^2
+    weight: torch.Tensor
+    transposed: torch.Tensor | None  # the upsampling conv's weight, as conv_transpose2d takes it
+    low_pass: torch.Tensor | None  # the upsampling filter as a depthwise conv's weight
+    offset: torch.Tensor | None  # (noise + bias) * gain; None with random noise
+
+
+def _crop(
+    t: torch.Tensor | None, origin: tuple[int, int] | None, size: tuple[int, int]
+) -> torch.Tensor | None:
+    """The part of a per-pixel tensor (noise, offset) under a crop; per-channel ones as they are."""
+    if t is None or origin is None or t.shape[-1] == 1:
+        return t
+    (top, left), (height, width) = origin, size
+    return t[..., top : top + height, left : left + width]
+
+
+def _exceeds(x: torch.Tensor, bound: float) -> bool:
+    x = x.detach()
+    if _memory_format(x) == torch.channels_last:
+        x = x.permute(0, 2, 3, 1)  # contiguous: aminmax would copy a channels-last tensor
+    low, high = torch.aminmax(x.reshape(-1))
+    return float(low) < -bound or float(high) > bound
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+class ToRGBLayer(WeightDerived, nn.Module):
     """1x1 modulated conv to RGB, without demodulation (the colours keep their scale)."""
 
     def __init__(
@@ -249,7 +421,12 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False)
+        if x.shape[0] == 1:
+            # Three output channels: scaling the weights is far cheaper than scaling x.
+            weight = (self.weight * styles.reshape(1, -1, 1, 1)).to(x.dtype)
+            x = F.conv2d(x, weight)
+        else:
+            x = modulated_conv2d(x, self.weight, styles, demodulate=False)
         return bias_act(x, self.bias, clamp=self.conv_clamp)
 
 
@@ -359,27 +536,45 @@ class SynthesisBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run the convs; returns the block's features x (before ToRGB) and the running image."""
         x = self.features(x, ws, noise_mode, force_fp32)
-        w_rgb = ws[:, self.num_conv] if self.num_torgb else None
-        return x, self.to_image(x, img, w_rgb)
+        return x, self.to_image(x, img, self.rgb_latent(ws))
+
+    def rgb_latent(self, ws: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor | None:
+        """The ToRGB layer's latent from this block's slice of ws (or its list of latents)."""
+        if not self.num_torgb:
+            return None
+        return ws[:, self.num_conv] if isinstance(ws, torch.Tensor) else ws[self.num_conv]
 
     def features(
-        self, x: torch.Tensor | None, ws: torch.Tensor, noise_mode: str, force_fp32: bool = False
+        self,
+        x: torch.Tensor | None,
+        ws: torch.Tensor | Sequence[torch.Tensor],
+        noise_mode: str,
+        force_fp32: bool = False,
+        origin: tuple[int, int] | None = None,
     ) -> torch.Tensor:
+        """The block's output; `origin`: x is a crop whose output starts at this (row, column)."""
+        latents = ws.unbind(dim=1) if isinstance(ws, torch.Tensor) else ws
+        ws_iter = iter(latents)
+        device = latents[0].device
         dtype = torch.float32
-        if self.use_fp16 and not force_fp32 and ws.device.type == "cuda":
+        if self.use_fp16 and not force_fp32 and device.type == "cuda":
             dtype = torch.float16
-        ws_iter = iter(ws.unbind(dim=1))
+        # On a CPU, convolutions run markedly faster on [N, H, W, C] memory.
+        memory_format = torch.contiguous_format
+        if device.type == "cpu":
+            memory_format = torch.channels_last
         if self.in_channels == 0:
-            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = self.const.to(dtype).unsqueeze(0).repeat(latents[0].shape[0], 1, 1, 1)
+            x = x.contiguous(memory_format=memory_format)
             return self.conv1(x, next(ws_iter), noise_mode)
-        x = x.to(dtype)
+        x = x.to(dtype=dtype, memory_format=memory_format)
         if self.architecture == "resnet":
             y = self.skip(x, gain=math.sqrt(0.5))
-            x = self.conv0(x, next(ws_iter), noise_mode)
-            x = self.conv1(x, next(ws_iter), noise_mode, gain=math.sqrt(0.5))
+            x = self.conv0(x, next(ws_iter), noise_mode, origin=origin)
+            x = self.conv1(x, next(ws_iter), noise_mode, gain=math.sqrt(0.5), origin=origin)
             return y + x
-        x = self.conv0(x, next(ws_iter), noise_mode)
-        return self.conv1(x, next(ws_iter), noise_mode)
+        x = self.conv0(x, next(ws_iter), noise_mode, origin=origin)
+        return self.conv1(x, next(ws_iter), noise_mode, origin=origin)
 
     def to_image(
         self, x: torch.Tensor, img: torch.Tensor | None, w_rgb: torch.Tensor | None
@@ -394,6 +589,11 @@ class SynthesisBlock(nn.Module):
 
 class SynthesisNetwork(nn.Module):
     """ws -> image through blocks b4, b8, ..., b{img_resolution}."""
+
+    feature_windows = True  # features_then_image can compute part of the feature block
+    # Input pixels around a window that its output depends on: the transposed 3x3 conv and the
+    # 4-tap low-pass filter of conv0, then conv1's 3x3 reach 2 of them; one more to spare.
+    WINDOW_MARGIN = 3
 
     def __init__(
         self,
@@ -475,24 +675,94 @@ class SynthesisNetwork(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor | None, torch.Tensor]:
         """The image; or, with feature_layer, (image or None, that block's output before ToRGB).
 
-        With feature_layer and with_image=False nothing past that block runs. With with_image=True
-        the rest runs without gradients: nothing after the feature block can matter to a drag.
+        With feature_layer and with_image=False nothing past that block runs (not even its
+        ToRGB). With with_image=True the rest runs without gradients: nothing after the feature
+        block can matter to a drag.
+        """
+        if feature_layer is None:
+            check_synthesis_inputs(self, ws, feature_layer)
+            names = self.feature_layers
+            x, img = self._run_blocks(names, self.block_ws(ws.to(torch.float32)), None, None,
+                                      noise_mode, force_fp32)  # fmt: skip
+            return img.contiguous()
+        features, image = self.features_then_image(ws, feature_layer, noise_mode, force_fp32)
+        return (image() if with_image else None), features
+
+    def features_then_image(
+        self,
+        ws: torch.Tensor,
+        feature_layer: str,
+        noise_mode: str = "const",
+        force_fp32: bool = False,
+        window: tuple[int, int, int, int] | None = None,
+        grad_layers: int | None = None,
+    ) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+        """The feature block's output, and a function that draws the image from the same pass.
+
+        Only the blocks up to the feature block run now. The function (no gradients) adds their
+        ToRGB outputs and runs the rest of the network when called, so a drag pays for the
+        image only on the steps whose frame is shown. It draws exactly `self(ws)`.
+
+        `window` = (top, bottom, left, right), half-open rows and columns of the feature block's
+        output: only that part is computed (from the part of the previous block's output it
+        depends on) and returned. A drag reads the features near its handles only, and the
+        feature block is the largest the step runs.
+
+        `grad_layers`: only the first so many layer latents carry gradients (a drag optimises
+        those); the others are taken as constants, so that the backward pass skips their
+        styles, and a per-sample weight built from them needs no weight gradient.
         """
         check_synthesis_inputs(self, ws, feature_layer)
         ws = ws.to(torch.float32)
         names = self.feature_layers
-        stop = names.index(feature_layer) + 1 if feature_layer is not None else len(names)
+        stop = names.index(feature_layer) + 1
         slices = self.block_ws(ws)
-        x, img = self._run_blocks(names[:stop], slices[:stop], None, None, noise_mode, force_fp32)
-        if feature_layer is None:
-            return img
-        if not with_image:
-            return None, x
-        with torch.no_grad():
-            _, img = self._run_blocks(
-                names[stop:], slices[stop:], x.detach(), img, noise_mode, force_fp32
-            )
-        return img.detach(), x
+        kept = [s.detach() for s in slices]
+        if grad_layers is not None:
+            latents = [w if i < grad_layers else w.detach() for i, w in enumerate(ws.unbind(1))]
+            starts = np.cumsum([0] + [getattr(self, n).num_conv for n in names[:-1]])
+            slices = [latents[a : a + s.shape[1]] for a, s in zip(starts, slices, strict=True)]
+        outputs, x = [], None
+        for name, block_ws in zip(names[: stop - 1], slices[: stop - 1], strict=True):
+            x = getattr(self, name).features(x, block_ws, noise_mode, force_fp32)
+            outputs.append(x.detach())
+        block = getattr(self, names[stop - 1])
+        if window is None or block.in_channels == 0:
+            features = block.features(x, slices[stop - 1], noise_mode, force_fp32)
+            outputs.append(features.detach())
+            if window is not None:
+                top, bottom, left, right = window
+                features = features[:, :, top:bottom, left:right]
+        else:
+            features = self._window(block, x, slices[stop - 1], noise_mode, force_fp32, window)
+
+        def image() -> torch.Tensor:
+            with torch.no_grad():
+                if len(outputs) < stop:  # the feature block ran on a window: run it whole
+                    previous = outputs[-1] if outputs else None
+                    outputs.append(block.features(previous, kept[stop - 1], noise_mode, force_fp32))
+                img = None
+                for name, block_ws, out in zip(names[:stop], kept[:stop], outputs, strict=True):
+                    block_of = getattr(self, name)
+                    img = block_of.to_image(out, img, block_of.rgb_latent(block_ws))
+                _, img = self._run_blocks(
+                    names[stop:], kept[stop:], outputs[-1], img, noise_mode, force_fp32
+                )
+            return img.contiguous()
+
+        return features, image
+
+    def _window(self, block, x, block_ws, noise_mode, force_fp32, window):
+        """The block's output on `window` only, from the crop of x it depends on."""
+        top, bottom, left, right = window
+        height, width = x.shape[-2:]
+        m = self.WINDOW_MARGIN
+        rows = (max(top // 2 - m, 0), min(-(-bottom // 2) + m, height))
+        cols = (max(left // 2 - m, 0), min(-(-right // 2) + m, width))
+        crop = x[:, :, rows[0] : rows[1], cols[0] : cols[1]]
+        origin = (2 * rows[0], 2 * cols[0])
+        out = block.features(crop, block_ws, noise_mode, force_fp32, origin=origin)
+        return out[:, :, top - origin[0] : bottom - origin[0], left - origin[1] : right - origin[1]]
 
     def _run_blocks(self, names, slices, x, img, noise_mode, force_fp32):
         for name, block_ws in zip(names, slices, strict=True):

@@ -21,6 +21,7 @@ schedule (sizes, rates, channels of every layer) -> network -> generator.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -506,26 +507,49 @@ class SynthesisNetwork(nn.Module):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not {noise_mode!r}")
         stylegan2.check_synthesis_inputs(self, ws, feature_layer)
+        if feature_layer is None:
+            w_input, *w_layers = ws.to(torch.float32).unbind(dim=1)
+            opts = {"force_fp32": force_fp32, "update_emas": update_emas}
+            x = self._run(self.input(w_input), self.layer_names, w_layers, **opts)
+            return self._to_image(x)
+        features, image = self.features_then_image(
+            ws, feature_layer, force_fp32=force_fp32, crop_margin=crop_margin,
+            update_emas=update_emas,
+        )  # fmt: skip
+        return (image() if with_image else None), features
+
+    def features_then_image(
+        self,
+        ws: torch.Tensor,
+        feature_layer: str,
+        noise_mode: str = "const",
+        force_fp32: bool = False,
+        crop_margin: bool = True,
+        update_emas: bool = False,
+        **_ignored: Any,
+    ) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+        """The feature layer's output now, and a function that draws the image from the same
+        pass later (the rest of the layers, without gradients): a drag's step and its frame."""
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not {noise_mode!r}")
+        stylegan2.check_synthesis_inputs(self, ws, feature_layer)
         w_input, *w_layers = ws.to(torch.float32).unbind(dim=1)
         names = self.layer_names
-        stop = len(names) if feature_layer is None else names.index(feature_layer) + 1
+        stop = names.index(feature_layer) + 1
         opts = {"force_fp32": force_fp32, "update_emas": update_emas}
-
-        x = self.input(w_input)
-        x = self._run(x, names[:stop], w_layers[:stop], **opts)
-        if feature_layer is None:
-            return self._to_image(x)
-
+        x = self._run(self.input(w_input), names[:stop], w_layers[:stop], **opts)
         features = x.to(torch.float32)
         if crop_margin:
             m = self.band(feature_layer).margin
             if m > 0:
                 features = features[:, :, m:-m, m:-m]
-        if not with_image:
-            return None, features
-        with torch.no_grad():
-            x = self._run(x.detach(), names[stop:], w_layers[stop:], **opts)
-            return self._to_image(x), features
+        kept, rest = x.detach(), [w.detach() for w in w_layers[stop:]]
+
+        def image() -> torch.Tensor:
+            with torch.no_grad():
+                return self._to_image(self._run(kept, names[stop:], rest, **opts))
+
+        return features, image
 
     def _run(
         self, x: torch.Tensor, names: list[str], ws: list[torch.Tensor], **opts: Any

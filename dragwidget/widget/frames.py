@@ -1,8 +1,10 @@
-"""Frames: encoding (JPEG while dragging, PNG when settled), ack-based flow control, and export.
+"""Frames: encoding (JPEG while dragging, PNG when settled), ack-based flow control, pacing, export.
 
 The flow control follows what was measured in a real browser: waiting for an ack per frame keeps a
 512-px JPEG stream near 30 fps without ever piling frames up, so at most one frame is in flight
-and a newer frame replaces one that has not been sent yet (drop, don't queue).
+and a newer frame replaces one that has not been sent yet (drop, don't queue). A frame that would
+be dropped need not be drawn: the pacer draws one only when the browser can take it, and within a
+share of the drag's time (frames on demand).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 JPEG_QUALITY = 85
+# Frames on demand: drawing frames may take about this fraction of a drag's time ...
+FRAME_BUDGET = 0.25
+# ... unless that would leave fewer frames a second than this.
+FRAME_FLOOR_FPS = 2.0
 
 
 def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
@@ -86,17 +92,19 @@ class FrameStream:
         with self._lock:
             return list(self._in_flight)
 
+    def can_send(self) -> bool:
+        """Whether a frame offered now would go out at once: a slot is free."""
+        with self._lock:
+            self._expire_locked()
+            return len(self._in_flight) < self.window
+
     def offer(self, content: dict, data: bytes, final: bool = False) -> int | None:
         """Send now if a slot is free (or `final`), else keep as the pending frame.
 
         Returns the frame id when sent, None when it waits (and may be replaced).
         """
         with self._lock:
-            now = self._clock()
-            for frame_id, sent_at in list(self._in_flight.items()):
-                if now - sent_at > self.ack_timeout:
-                    self.stats.timed_out += 1
-                    del self._in_flight[frame_id]
+            self._expire_locked()
             if len(self._in_flight) >= self.window and not final:
                 if self._pending is not None:
                     self.stats.dropped += 1
@@ -125,6 +133,13 @@ class FrameStream:
             self._in_flight.clear()
             self._pending = None
 
+    def _expire_locked(self) -> None:
+        now = self._clock()
+        for frame_id, sent_at in list(self._in_flight.items()):
+            if now - sent_at > self.ack_timeout:
+                self.stats.timed_out += 1
+                del self._in_flight[frame_id]
+
     def _send_locked(self, content: dict, data: bytes) -> int:
         frame_id = self._next_id
         self._next_id += 1
@@ -132,6 +147,56 @@ class FrameStream:
         self.stats.sent += 1
         self._send({**content, "id": frame_id}, [data])
         return frame_id
+
+
+class FramePacer:
+    """Which steps of a drag get a frame (the rest of the network runs only for those).
+
+    A frame is drawn only when the browser can take it (no frame in flight), and at most as
+    often as keeps drawing under `budget` of the drag's time: after a frame that took c seconds,
+    the next waits c / budget. When frames are so costly that this would leave fewer than
+    `floor_fps` a second, they come at `floor_fps` instead. The first step always gets one. On a
+    fast GPU the browser sets the pace; on a CPU the budget does, and the steps in between run
+    at full speed.
+    """
+
+    def __init__(
+        self,
+        budget: float = FRAME_BUDGET,
+        floor_fps: float = FRAME_FLOOR_FPS,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if not 0 < budget <= 1:
+            raise ValueError(f"budget must be a fraction in (0, 1], not {budget!r}")
+        if not floor_fps > 0:
+            raise ValueError(f"floor_fps must be > 0, not {floor_fps!r}")
+        self.budget, self.floor_fps, self._clock = budget, floor_fps, clock
+        self._last_start: float | None = None
+        self._cost = 0.0
+
+    def reset(self) -> None:
+        """A new drag: its first step gets a frame."""
+        self._last_start = None
+
+    @property
+    def interval(self) -> float:
+        """The least time from the start of one frame to the start of the next."""
+        return min(self._cost / self.budget, 1 / self.floor_fps)
+
+    def wants_frame(self, browser_ready: bool) -> bool:
+        if not browser_ready:
+            return False
+        return self._last_start is None or self._clock() - self._last_start >= self.interval
+
+    def drawing(self) -> Callable[[], None]:
+        """Call at the start of a frame; call what it returns when the frame is done."""
+        start = self._clock()
+        self._last_start = start
+
+        def done() -> None:
+            self._cost = self._clock() - start
+
+        return done
 
 
 def png_provenance(info: dict[str, Any]) -> dict[str, str]:

@@ -37,6 +37,7 @@ from dragwidget.widget import editing
 from dragwidget.widget.canvas import MODES, DragCanvas
 from dragwidget.widget.controls import ControlPanel
 from dragwidget.widget.frames import (
+    FramePacer,
     FrameStream,
     StreamStats,
     encode_jpeg,
@@ -126,6 +127,7 @@ class DragWidget(ipywidgets.HBox):
             mask=self._mask_bytes(),
         )
         self._stream = FrameStream(self.canvas.send, ack_timeout=ACK_TIMEOUT, window=FRAME_WINDOW)
+        self._pacer = FramePacer()
         self.canvas.on_msg(self._on_msg)
         self.canvas.observe(self._on_points_trait, "points")
         self.canvas.observe(self._on_mask_trait, "mask")
@@ -210,7 +212,7 @@ class DragWidget(ipywidgets.HBox):
 
     @property
     def trajectory(self) -> list[bytes]:
-        """Encoded frames of the last drag: the image each step started from, then the result."""
+        """Encoded frames of the last drag as shown (frames on demand), then the result."""
         return list(self._trajectory)
 
     @property
@@ -432,7 +434,7 @@ class DragWidget(ipywidgets.HBox):
             self.canvas.running = True
             self._runner.start(
                 self._session,
-                {"max_steps": limit, "on_step": self._on_step, "render": True},
+                {"max_steps": limit, "on_step": self._on_step, "render": False},
                 self._on_done,
             )
             return True
@@ -662,9 +664,26 @@ class DragWidget(ipywidgets.HBox):
     def _on_step(self, record: StepRecord) -> None:
         if self._runner.stop_requested:
             self._session.stop()  # a stop() that came before run() began would be lost
+        if record.step == 1:
+            self._pacer.reset()
+        if self._pacer.wants_frame(self._stream.can_send()):
+            self._send_frame(record)
+        # The canvas shows each frame's step and distances itself; the bar needs no 100 Hz.
+        now = time.monotonic()
+        if now - self._progress_at > 0.05:
+            self._progress_at = now
+            self.controls.progress.value = min(record.step, self.controls.progress.max)
+        for callback in list(self._step_callbacks):
+            callback(record)
+
+    def _send_frame(self, record: StepRecord) -> None:
+        """Draw the image this step tracked on (only now: frames on demand), send it as JPEG."""
+        done = self._pacer.drawing()
+        image = self._session.step_image() if record.image is None else record.image
         start = time.perf_counter()
-        jpeg = encode_jpeg(record.image)
+        jpeg = encode_jpeg(image)
         self.encode_seconds.append(time.perf_counter() - start)
+        done()
         self._trajectory.append(jpeg)
         content = {
             "type": "frame",
@@ -677,13 +696,6 @@ class DragWidget(ipywidgets.HBox):
         }
         self._last_frame = (content, jpeg)
         self._stream.offer(content, jpeg)
-        # The canvas shows each frame's step and distances itself; the bar needs no 100 Hz.
-        now = time.monotonic()
-        if now - self._progress_at > 0.05:
-            self._progress_at = now
-            self.controls.progress.value = min(record.step, self.controls.progress.max)
-        for callback in list(self._step_callbacks):
-            callback(record)
 
     def _on_done(self, result: DragResult | None, error: BaseException | None) -> None:
         try:
