@@ -308,13 +308,13 @@ function makeUpload(send) {
     const files = [...input.files];
     input.value = "";
     const big = files.find((file) => file.size > maxBytes);
-    note.textContent = big ? `${big.name} is ${megabytes(big.size)} MB; files up to ${megabytes(maxBytes)} MB can be opened` : "";
+    note.textContent = big ? `${big.name} is ${size(big.size)}; files up to ${size(maxBytes)} can be opened` : "";
     if (big || files.length === 0) return;
     const buffers = await Promise.all(files.map((file) => file.arrayBuffer()));
-    const meta = files.map(({ name, type, size, lastModified }) => ({
+    const meta = files.map(({ name, type, size: size2, lastModified }) => ({
       name,
       type,
-      size,
+      size: size2,
       last_modified: lastModified
     }));
     send({ type: "upload", files: meta }, buffers);
@@ -331,7 +331,7 @@ function makeUpload(send) {
     }
   };
 }
-var megabytes = (bytes) => (bytes / 2 ** 20).toFixed(0);
+var size = (bytes) => bytes >= 2 ** 20 ? `${+(bytes / 2 ** 20).toFixed(1)} MB` : `${+(bytes / 2 ** 10).toFixed(1)} KB`;
 function makeImage(picture) {
   const el = document.createElement("img");
   el.className = "dwp-image";

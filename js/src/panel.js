@@ -342,7 +342,7 @@ function makeUpload(send) {
     input.value = ""; // choosing the same file again is a new choice
     const big = files.find((file) => file.size > maxBytes);
     note.textContent = big
-      ? `${big.name} is ${megabytes(big.size)} MB; files up to ${megabytes(maxBytes)} MB can be opened`
+      ? `${big.name} is ${size(big.size)}; files up to ${size(maxBytes)} can be opened`
       : "";
     if (big || files.length === 0) return;
     const buffers = await Promise.all(files.map((file) => file.arrayBuffer()));
@@ -367,7 +367,8 @@ function makeUpload(send) {
   };
 }
 
-const megabytes = (bytes) => (bytes / 2 ** 20).toFixed(0);
+const size = (bytes) =>
+  bytes >= 2 ** 20 ? `${+(bytes / 2 ** 20).toFixed(1)} MB` : `${+(bytes / 2 ** 10).toFixed(1)} KB`;
 
 // A picture whose bytes are in the `images` trait; redrawn only when they change.
 function makeImage(picture) {
