@@ -4,6 +4,7 @@ through them, so a click in it does what a click on the ipywidget does."""
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -164,6 +165,11 @@ def test_uploads_it_cannot_use_change_nothing(w):
     for index in (2, -1, "pad"):
         send_msg(panel, {"type": "set", "id": fit["id"], "value": index})
     assert w.controls.open_image.fit.value == "crop"
+
+    for when in (float("nan"), 1e300, -5, "yesterday", True):  # taken, as arriving now
+        upload(panel, b"not a picture", name="a.png", last_modified=when)
+        (chosen,) = w.controls.open_image.upload.value
+        assert abs(chosen["last_modified"].timestamp() - time.time()) < 60
 
 
 def test_clicks_and_values_act_through_the_ipywidgets_and_the_state_follows(w):

@@ -12,6 +12,7 @@ changes many times a second while a drag runs, and a picture should not travel w
 
 from __future__ import annotations
 
+import math
 import pathlib
 import threading
 import time
@@ -40,7 +41,7 @@ class PortablePanel(anywidget.AnyWidget):
         reader takes: a bigger file would travel only to be refused."""
         super().__init__()
         self._panel = panel
-        self.max_upload_bytes = max_upload_bytes
+        self._max_upload_bytes = max_upload_bytes
         self._widgets: list[ipywidgets.Widget] = []
         self._lock = threading.Lock()
         self._tree = self._walk(panel)
@@ -89,7 +90,7 @@ class PortablePanel(anywidget.AnyWidget):
     def _spec(self, index: int) -> dict[str, Any]:
         spec = describe(self._widgets[index])
         if spec["kind"] == "upload":
-            spec["max_bytes"] = self.max_upload_bytes
+            spec["max_bytes"] = self._max_upload_bytes
         return spec
 
     def _on_msg(self, _widget: Any, content: Any, buffers: list) -> None:
@@ -130,13 +131,13 @@ class PortablePanel(anywidget.AnyWidget):
             return
         contents = [memoryview(buffer).cast("B") for buffer in buffers]
         if not all(isinstance(f, dict) for f in files) or any(
-            content.nbytes > self.max_upload_bytes for content in contents
+            content.nbytes > self._max_upload_bytes for content in contents
         ):
             return
         value = []
         for meta, content in zip(files, contents, strict=True):
-            modified = meta.get("last_modified")
-            if not isinstance(modified, (int, float)) or isinstance(modified, bool):
+            modified = meta.get("last_modified")  # ms since 1970, as File.lastModified
+            if not _is_time(modified):
                 modified = time.time() * 1000
             value.append(
                 {
@@ -151,6 +152,13 @@ class PortablePanel(anywidget.AnyWidget):
 
 
 _CHOICES = (ipywidgets.Dropdown, ipywidgets.ToggleButtons)
+
+
+def _is_time(ms: Any) -> bool:
+    """A time in ms since 1970 that a datetime can hold (up to the year 9999)."""
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return False
+    return math.isfinite(ms) and 0 <= ms < 253_402_300_800_000
 
 
 def describe(widget: ipywidgets.Widget) -> dict[str, Any]:
