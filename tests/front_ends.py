@@ -60,6 +60,24 @@ class FrontEnd:
         css = ".dwp-root" if self.name == "marimo" else ".widget-vbox"
         return self.page.locator(css).first
 
+    def open_section(self, title: str) -> None:
+        """Open the panel's section `title` (a click on its header)."""
+        css = "summary" if self.name == "marimo" else ".jupyter-widget-Collapse-header"
+        header = self.page.locator(css, has_text=title).first
+        header.scroll_into_view_if_needed()  # a cell run since may have scrolled the page
+        click_center(self.page, header)
+
+    def preview(self) -> Any:
+        """The picture of the Open image section."""
+        css = "img.dwp-image" if self.name == "marimo" else "img.widget-image"
+        return self.page.locator(css).first
+
+    def choose_file(self, button: str, path: Path) -> None:
+        """Press the upload button labelled `button` and pick `path` in the file chooser."""
+        with self.page.expect_file_chooser() as chooser:
+            click_center(self.page, self.button(button))
+        chooser.value.set_files(str(path))
+
     def type_into(self, label: str, text: str) -> None:
         """Type `text` into a panel box and press Enter, as a person does."""
         box = self.box(label)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from front_ends import FRONT_ENDS, click_center, open_front_end
 from jupyter_browser import (
@@ -22,6 +23,7 @@ from jupyter_browser import (
     wait_for,
     write_notebook,
 )
+from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 if reason := missing_requirements():
@@ -38,9 +40,11 @@ from dragwidget.widget import DragWidget
 
 w = DragWidget(BlobGenerator({SIZE}, sigma=10.0), seed=1, step_size=0.02)
 w.on_step(lambda record: time.sleep(0.03))  # slow enough that Stop lands mid-drag
+opening = w.controls.open_image
 
 def dump(*_):
     s, stats = w.session, w.frame_stats
+    picture = opening.picture
     state = {{
         "points": s.points, "trait_points": w.canvas.points,
         "blob": s.generator.blob_centre(s.latent),
@@ -48,12 +52,16 @@ def dump(*_):
         "history": len(s.history), "running": w.canvas.running, "status": w.status,
         "mask": int((w._paint > 0).sum()), "error": w.error,
         "sent": stats.sent, "acked": stats.acked,
+        "picture": list(picture.size) if picture else None, "fit": opening.fit.value,
+        "last": s.history[-1].kind if s.history else None,
     }}
     Path("state.tmp").write_text(json.dumps(state))
     os.replace("state.tmp", "state.json")
 
 w.canvas.observe(dump, names=["points", "mask", "running", "image", "error"])
 w.on_step(dump)
+opening.preview.observe(dump, names=["value"])
+opening.fit.observe(dump, names=["value"])
 dump()
 w
 """
@@ -75,6 +83,14 @@ def state(root: Path, **conditions) -> dict | None:
     if s is None or not all(check(s) for check in conditions.values()):
         return None
     return s
+
+
+def picture_file(path: Path, width: int, height: int) -> Path:
+    """A PNG of `width` x `height` (a gradient), written to `path`."""
+    y, x = np.mgrid[:height, :width]
+    rgb = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, 128)], axis=-1)
+    Image.fromarray(rgb.astype(np.uint8)).save(path)
+    return path
 
 
 def canvas_pixels(page) -> str:
@@ -162,6 +178,25 @@ def test_click_paint_drag_stop_undo(front_end: str, tmp_path: Path) -> None:
         )
         assert scripted["sent"] - undone["sent"] >= 4
         wait_for(lambda: page.evaluate("window.dwDraws") >= 4, what="frames drawn")
+
+        # Open image: a file chosen in the page is previewed (the part kept outlined), Pad
+        # shows the padding instead, and Invert puts the picture into the history.
+        front.open_section("Open image")
+        front.choose_file("Upload", picture_file(root / "wide.png", 96, 48))
+        wait_for(lambda: state(root, opened=lambda s: s["picture"] == [96, 48]), what="the file")
+        preview = front.preview()
+        natural = "i => i.complete ? [i.naturalWidth, i.naturalHeight] : null"
+        wait_for(lambda: preview.evaluate(natural) == [96, 48], what="the crop's preview")
+        click_center(page, front.button("Pad"))
+        wait_for(lambda: state(root, pad=lambda s: s["fit"] == "pad"), what="pad")
+        wait_for(lambda: preview.evaluate(natural) == [96, 96], what="the pad's preview")
+        click_center(page, front.button("Invert"))
+        inverted = wait_for(
+            lambda: state(root, done=lambda s: s["last"] == "picture" and not s["running"]),
+            timeout=120,
+            what="the inversion",
+        )
+        assert "dB PSNR" in inverted["status"] and inverted["error"] == ""
 
 
 def test_two_views_of_one_widget_share_points_and_both_stream(tmp_path: Path) -> None:

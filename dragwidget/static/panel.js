@@ -51,6 +51,18 @@ var CSS = `
 .dwp-button.dwp-success { background: #4caf50; color: white; }
 .dwp-button.dwp-danger { background: #f44336; color: white; }
 .dwp-button.dwp-primary { background: #2196f3; color: white; }
+.dwp-button.dwp-info { background: #00bcd4; color: white; }
+.dwp-button.dwp-warning { background: #ff9800; color: white; }
+.dwp-toggles { display: flex; gap: 2px; }
+.dwp-toggles .dwp-button { flex: 0 0 5em; }
+.dwp-toggles .dwp-button[aria-pressed="true"] {
+  box-shadow: inset 0 2px 4px rgba(0, 0, 0, 0.25);
+  background: var(--dwp-border);
+}
+.dwp-upload { display: flex; flex-direction: column; gap: 2px; }
+.dwp-upload .dwp-button { align-self: flex-start; }
+.dwp-note { color: #c62828; }
+.dwp-image { max-width: 100%; align-self: flex-start; }
 .dwp-sections summary { cursor: pointer; padding: 4px 0; font-weight: 600; }
 .dwp-missing { opacity: 0.6; font-style: italic; }
 `;
@@ -76,17 +88,20 @@ var PanelView = class {
       if (msg?.type === "control") this.controls.get(msg.id)?.update(msg.spec, true);
     };
     model.on("change:controls", this.onChange);
+    model.on("change:images", this.onChange);
     model.on("msg:custom", this.onMessage);
     this.sync();
   }
   destroy() {
     this.model.off("change:controls", this.onChange);
+    this.model.off("change:images", this.onChange);
     this.model.off("msg:custom", this.onMessage);
+    this.controls.forEach((control) => control.destroy?.());
     this.root.remove();
     this.style.remove();
   }
-  send(content) {
-    this.model.send(content);
+  send(content, buffers) {
+    this.model.send(content, void 0, buffers);
   }
   // Rebuild when the structure changed (it does not, in practice); else update in place.
   sync() {
@@ -94,6 +109,7 @@ var PanelView = class {
     const shape = JSON.stringify(tree, (k, v) => k === "" || !isState(k) ? v : void 0);
     if (shape !== this.shape) {
       this.shape = shape;
+      this.controls.forEach((control) => control.destroy?.());
       this.controls.clear();
       this.root.replaceChildren(this.build(tree));
     }
@@ -121,11 +137,21 @@ var PanelView = class {
       });
       return box;
     }
-    const control = makeControl(node, (content) => this.send({ ...content, id: node.id }));
+    const send = (content, buffers) => this.send({ ...content, id: node.id }, buffers);
+    const picture = () => this.model.get("images")?.[String(node.id)];
+    const control = shown(makeControl(node, send, picture));
     this.controls.set(node.id, control);
     return control.el;
   }
 };
+function shown(control) {
+  const update = control.update;
+  control.update = (spec, force) => {
+    control.el.style.display = spec.hidden ? "none" : "";
+    update(spec, force);
+  };
+  return control;
+}
 var STATE_KEYS = /* @__PURE__ */ new Set([
   "value",
   "index",
@@ -136,7 +162,9 @@ var STATE_KEYS = /* @__PURE__ */ new Set([
   "placeholder",
   "text",
   "label",
-  "tooltip"
+  "tooltip",
+  "hidden",
+  "count"
 ]);
 var isState = (key) => STATE_KEYS.has(key);
 function div(className) {
@@ -156,18 +184,22 @@ function field(label) {
   setLabel(label);
   return { box, setLabel };
 }
-function makeControl(spec, send) {
+function makeControl(spec, send, picture) {
   switch (spec.kind) {
     case "button":
       return makeButton(send);
     case "text":
       return makeText(send);
     case "choice":
-      return makeChoice(send);
+      return spec.look === "buttons" ? makeToggles(send) : makeChoice(send);
     case "slider":
       return makeSlider(send);
     case "progress":
       return makeProgress();
+    case "upload":
+      return makeUpload(send);
+    case "image":
+      return makeImage(picture);
     default:
       return makeLabel(spec.kind === "missing");
   }
@@ -228,6 +260,96 @@ function makeChoice(send) {
       select.selectedIndex = spec.index ?? -1;
       select.disabled = Boolean(spec.disabled);
     }
+  };
+}
+function makeToggles(send) {
+  const { box, setLabel } = field("");
+  const row = div("dwp-toggles");
+  row.setAttribute("role", "group");
+  box.append(row);
+  let options = "";
+  return {
+    el: box,
+    update(spec) {
+      setLabel(spec.label);
+      const key = JSON.stringify(spec.options);
+      if (key !== options) {
+        options = key;
+        row.replaceChildren(
+          ...spec.options.map((text, index) => {
+            const button = document.createElement("button");
+            button.type = "button";
+            button.className = "dwp-button";
+            button.textContent = text;
+            button.addEventListener("click", () => send({ type: "set", value: index }));
+            return button;
+          })
+        );
+      }
+      [...row.children].forEach((button, index) => {
+        button.setAttribute("aria-pressed", String(index === spec.index));
+        button.disabled = Boolean(spec.disabled);
+      });
+    }
+  };
+}
+function makeUpload(send) {
+  const el = div("dwp-upload");
+  const button = document.createElement("button");
+  button.type = "button";
+  const input = document.createElement("input");
+  input.type = "file";
+  input.style.display = "none";
+  const note = div("dwp-note");
+  el.append(button, input, note);
+  button.addEventListener("click", () => input.click());
+  let maxBytes = Infinity;
+  input.addEventListener("change", async () => {
+    const files = [...input.files];
+    input.value = "";
+    const big = files.find((file) => file.size > maxBytes);
+    note.textContent = big ? `${big.name} is ${size(big.size)}; files up to ${size(maxBytes)} can be opened` : "";
+    if (big || files.length === 0) return;
+    const buffers = await Promise.all(files.map((file) => file.arrayBuffer()));
+    const meta = files.map(({ name, type, size: size2, lastModified }) => ({
+      name,
+      type,
+      size: size2,
+      last_modified: lastModified
+    }));
+    send({ type: "upload", files: meta }, buffers);
+  });
+  return {
+    el,
+    update(spec) {
+      button.textContent = spec.count ? `${spec.label} (${spec.count})` : spec.label;
+      button.disabled = Boolean(spec.disabled);
+      button.className = `dwp-button${spec.style ? ` dwp-${spec.style}` : ""}`;
+      input.accept = spec.accept || "";
+      input.multiple = Boolean(spec.multiple);
+      maxBytes = spec.max_bytes ?? Infinity;
+    }
+  };
+}
+var size = (bytes) => bytes >= 2 ** 20 ? `${+(bytes / 2 ** 20).toFixed(1)} MB` : `${+(bytes / 2 ** 10).toFixed(1)} KB`;
+function makeImage(picture) {
+  const el = document.createElement("img");
+  el.className = "dwp-image";
+  let bytes = null;
+  let url = null;
+  const release = () => url && URL.revokeObjectURL(url);
+  return {
+    el,
+    update(spec) {
+      const now = picture();
+      if (now === bytes) return;
+      bytes = now;
+      release();
+      url = bytes?.byteLength ? URL.createObjectURL(new Blob([bytes], { type: `image/${spec.format}` })) : null;
+      if (url) el.src = url;
+      else el.removeAttribute("src");
+    },
+    destroy: release
   };
 }
 function makeSlider(send) {
