@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from dragwidget.drag import steps
+from dragwidget.drag.methods import DragMethod, create_method
 from dragwidget.drag.settings import DragSettings, ResolvedSettings, resolve
 
 Point = tuple[float, float]
@@ -78,7 +79,7 @@ class _OpenDrag:
     optimizer: steps.Adam
     handles: torch.Tensor
     targets: torch.Tensor
-    reference_features: torch.Tensor | None = None
+    method: DragMethod | None = None  # made on the first step, from its features
     initial_features: torch.Tensor | None = None
     fixed_area: torch.Tensor | None = None
     steps: int = 0
@@ -263,6 +264,8 @@ class DragSession:
     def step(self, render: bool = False) -> StepRecord:
         """One step: forward to the feature block, track the handles, one Adam step on the latent.
 
+        How the handles are tracked and what the loss pulls is the drag method's (`method`).
+
         The returned handles are where tracking found them on this step's image, which is the
         image returned when `render` is set (no extra synthesis: the rest of the network runs on
         the same forward pass, without gradients).
@@ -280,32 +283,24 @@ class DragSession:
                     "the generator produced NaN or infinite features; the step was not applied "
                     "(lower the step size, or undo)"
                 )
-            if drag.reference_features is None:
-                drag.reference_features = steps.sample_features(
-                    features.detach(), drag.handles, (self.height, self.width)
-                )
+            if drag.method is None:
+                drag.method = create_method(
+                    cfg.method, features.detach(), drag.handles, drag.targets,
+                    (self.height, self.width), cfg.r1, cfg.r2, cfg.tracking,
+                )  # fmt: skip
                 drag.initial_features = features.detach()
                 if self._mask is not None and self._mask.any() and not self._mask.all():
                     mask = torch.from_numpy(self._mask).to(self.device)
                     drag.fixed_area = steps.fixed_area_at(mask, features.shape[-2:])
             else:
                 with torch.no_grad():
-                    drag.handles = steps.track_points(
-                        features.detach(),
-                        drag.handles,
-                        drag.reference_features,
-                        cfg.r2,
-                        (self.height, self.width),
-                        cfg.tracking,
-                    )
+                    drag.handles = drag.method.track(features.detach(), drag.handles)
             distances = (drag.targets - drag.handles).norm(dim=1)
             active = distances > cfg.stop_distance
             done = not bool(active.any())
             loss_value = 0.0
             if not done:
-                loss = steps.motion_supervision_loss(
-                    features, drag.handles, drag.targets, cfg.r1, (self.height, self.width), active
-                )
+                loss = drag.method.motion_loss(features, drag.handles, active)
                 if drag.fixed_area is not None and cfg.mask_weight > 0:
                     loss = loss + cfg.mask_weight * steps.mask_loss(
                         features, drag.initial_features, drag.fixed_area

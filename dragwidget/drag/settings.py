@@ -6,6 +6,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from dragwidget.drag.methods import METHODS
+
 # Radii in the paper are given for 512-px images and scale with the resolution.
 REFERENCE_RESOLUTION = 512
 PAPER_R1 = 3.0
@@ -26,6 +28,7 @@ class DragSettings:
     feature_layer: str | None = None
     stop_distance: float | None = None
     max_steps: int = 300
+    method: str = "draggan"  # how handles are tracked and pulled: see dragwidget.drag.methods
 
     def replace(self, **changes: object) -> DragSettings:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -60,6 +63,8 @@ class DragSettings:
             _positive("stop_distance", self.stop_distance)
         if not _is_int(self.max_steps) or not 1 <= self.max_steps <= 100_000:
             raise ValueError(f"max_steps must be an integer in [1, 100000], not {self.max_steps!r}")
+        if not isinstance(self.method, str) or self.method not in METHODS:
+            raise ValueError(f"method must be one of {sorted(METHODS)}, not {self.method!r}")
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class ResolvedSettings:
     feature_layer: str
     stop_distance: float
     max_steps: int
+    method: str
 
 
 def resolve(
@@ -106,6 +112,7 @@ def resolve(
         feature_layer=settings.feature_layer or default_feature_layer,
         stop_distance=float(stop),
         max_steps=settings.max_steps,
+        method=settings.method,
     )
 
 

@@ -75,18 +75,21 @@ def motion_supervision_loss(
     radius: float,
     img_size: tuple[int, int],
     active: torch.Tensor | None = None,
+    anchor: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sum over handles of L1(sg(F(q)), F(q + d)) over the disc q around each handle.
 
     d is the unit vector toward the target. Only the shifted sample carries gradient, so the
     optimizer pulls the content at q one small step along d. `active` masks out handles that have
-    already arrived.
+    already arrived. `anchor` [N, M, C], if given, replaces sg(F(q)) as what the shifted disc is
+    pulled toward (a method that trusts the current features less).
     """
     direction = targets - handles
     direction = direction / direction.norm(dim=1, keepdim=True).clamp_min(1e-8)
     offsets = disc_offsets(radius, handles.device)
     q = handles[:, None, :] + offsets[None, :, :]
-    anchor = sample_features(features.detach(), q, img_size)
+    if anchor is None:
+        anchor = sample_features(features.detach(), q, img_size)
     shifted = sample_features(features, q + direction[:, None, :], img_size)
     per_handle = (shifted - anchor).abs().mean(dim=(1, 2))
     if active is not None:

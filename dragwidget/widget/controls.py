@@ -9,11 +9,17 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from dragwidget.drag import DragBusyError
+from dragwidget.drag.methods import METHODS
 
 if TYPE_CHECKING:
     from dragwidget.widget.widget import DragWidget
 
 _LABEL = {"description_width": "7.5em"}
+_METHOD_LABELS = {
+    "draggan": "DragGAN (the paper)",
+    "freedrag": "FreeDrag (template, line search)",
+    "stabledrag": "StableDrag (learned tracker)",
+}
 
 
 def _row() -> w.Layout:
@@ -70,8 +76,14 @@ class ControlPanel(w.VBox):
         self.stop_distance = w.Text(
             description="Stop at (px)", style=_LABEL, continuous_update=False, layout=_row()
         )
+        self.method = w.Dropdown(
+            options=[(_METHOD_LABELS.get(name, name), name) for name in METHODS],
+            description="Method", style=_LABEL, layout=_row(),
+        )  # fmt: skip
         advanced = w.Accordion(
-            children=[w.VBox([self.r1, self.r2, self.free_layers, self.stop_distance])],
+            children=[
+                w.VBox([self.method, self.r1, self.r2, self.free_layers, self.stop_distance])
+            ],
             titles=("Advanced",),
             selected_index=None,
         )
@@ -127,6 +139,7 @@ class ControlPanel(w.VBox):
 
         for name in ("latent_space", "step_size", "mask_weight", "max_steps", "free_layers"):
             getattr(self, name).observe(lambda c, name=name: self._setting(name, c["new"]), "value")
+        self.method.observe(lambda c: self._setting("method", c["new"]), "value")
         for name in ("r1", "r2", "stop_distance"):
             getattr(self, name).observe(
                 lambda c, name=name: self._setting(name, _optional_number(c["new"])), "value"
@@ -145,6 +158,7 @@ class ControlPanel(w.VBox):
             self.mask_weight.value = settings.mask_weight
             self.max_steps.value = settings.max_steps
             self.free_layers.value = resolved.free_layers
+            self.method.value = settings.method
             for name in ("r1", "r2", "stop_distance"):
                 value = getattr(settings, name)
                 control = getattr(self, name)
