@@ -170,22 +170,34 @@ def line_setup(content_at: float):
 def test_line_search_finds_the_content_and_backtracks_when_it_went_back(content_at):
     progress, d = 3.0, 1.0
     low, high = torch.tensor([progress - d]), torch.tensor([progress + d])
-    found = line_search(**line_setup(content_at), low=low, high=high)
+    found, _ = line_search(**line_setup(content_at), low=low, high=high)
     assert float(found) == pytest.approx(content_at)  # 2.0 and 2.5: behind the handle
 
 
 def test_line_search_never_counts_a_featureless_stretch_as_progress():
     setup = line_setup(3.0)
     setup["features"] = torch.ones_like(setup["features"])  # nothing to tell positions apart
-    found = line_search(**setup, low=torch.tensor([2.0]), high=torch.tensor([4.0]))
+    found, _ = line_search(**setup, low=torch.tensor([2.0]), high=torch.tensor([4.0]))
     assert float(found) == 2.0
 
 
 def test_line_search_stays_between_the_line_ends():
-    found = line_search(**line_setup(0.0), low=torch.tensor([-1.0]), high=torch.tensor([1.0]))
+    found, _ = line_search(**line_setup(0.0), low=torch.tensor([-1.0]), high=torch.tensor([1.0]))
     assert float(found) == 0.0
-    found = line_search(**line_setup(10.0), low=torch.tensor([9.0]), high=torch.tensor([11.0]))
+    found, _ = line_search(**line_setup(10.0), low=torch.tensor([9.0]), high=torch.tensor([11.0]))
     assert float(found) == 10.0
+
+
+def test_a_handle_whose_content_is_lost_steps_back():
+    method, handles = make(FreeDrag, (30.0, 32.0), (40.0, 32.0))
+    d = method.step_length
+    for _ in range(method.max_motion_steps):  # a motion that succeeded: one step on
+        method.track(blob_features((30.0 + d, 32.0)), handles)
+    assert float(method.progress) == pytest.approx(d)
+    gone = blob_features((50.0, 50.0))  # the blob went far off the line: nothing matches
+    for _ in range(method.max_motion_steps):
+        found = method.track(gone, handles)
+    assert float(method.progress) == 0.0 and torch.allclose(found, handles)
 
 
 # ----- StableDrag --------------------------------------------------------------------------------

@@ -464,6 +464,25 @@ def test_settings_controls_reach_the_session(w):
     assert "r2" in w.error and w.session.settings.r2 is None and w.controls.r2.value == ""
 
 
+def test_method_selector_reaches_the_session(w):
+    assert w.controls.method.value == w.session.settings.method
+    w.controls.method.value = "freedrag"
+    assert w.session.settings.method == "freedrag"
+    w.update_settings(method="stabledrag")
+    assert w.controls.method.value == "stabledrag"
+
+
+@pytest.mark.parametrize("method", ["draggan", "freedrag", "stabledrag"])
+def test_every_method_streams_the_tracked_path(w, method):
+    w.controls.method.value = method
+    cx, cy = blob(w)
+    w.add_point((cx, cy), (cx + 8, cy))
+    result = w.drag(max_steps=15)
+    handles = [c["handles"][0] for c, _ in comm_of(w).frames() if c["format"] == "jpeg"]
+    assert len(handles) >= 2 and result.steps >= 2
+    assert handles[-1][0] > handles[0][0]  # the front end draws this path, toward the target
+
+
 def test_start_stop_button_toggles(w):
     cx, cy = blob(w)
     w.add_point((cx, cy), (63, cy))

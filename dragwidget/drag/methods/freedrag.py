@@ -19,6 +19,8 @@ arrival) while nothing moved. FreeDrag removes both weak points:
 - **Line search with backtracking**: the handle is then looked for only on the line from where it
   started to its target, between one step behind its last position and s: the point whose disc
   is nearest the template. It cannot slide sideways, and it goes back when the content did.
+  When even the nearest is further from the template than l (the content is lost, not ahead),
+  the handle steps back by d, so that the next motion asks for less.
 
 The paper's constants are for 512-px StyleGAN2 features; ours are in units of each handle's own l
 (so they hold across models), with the values chosen on this project's benchmarks.
@@ -53,12 +55,12 @@ def line_search(
     radius: float,
     img_size: tuple[int, int],
     spacing: float = 0.5,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The distance along each handle's line, in [low, high], whose disc is nearest its template.
 
-    Candidates are `spacing` px apart from `low` (behind the handle: backtracking) up to `high`;
-    on a tie the one furthest back wins, so a featureless stretch never counts as progress.
-    Returns [N] distances from the origins, within [0, lengths].
+    Candidates are `spacing` px apart from `low` (behind the handle) up to `high`; on a tie the
+    one furthest back wins, so a featureless stretch never counts as progress. Returns [N]
+    distances from the origins, within [0, lengths], and the template distance found there [N].
     """
     count = int(math.ceil(float((high - low).max()) / spacing)) + 1
     along = low[:, None] + spacing * torch.arange(count, device=low.device, dtype=low.dtype)
@@ -67,7 +69,8 @@ def line_search(
     points = origins[:, None, :] + along[..., None] * directions[:, None, :]
     patches = disc_patches(features, points, radius, img_size)  # [N, K, M, C]
     distance = (patches - template[:, None]).abs().mean(dim=(2, 3))
-    return along[torch.arange(len(along), device=along.device), distance.argmin(dim=1)]
+    best, found = distance.min(dim=1)
+    return along[torch.arange(len(along), device=along.device), found], best
 
 
 class FreeDrag(DragMethod):
@@ -75,6 +78,7 @@ class FreeDrag(DragMethod):
     max_motion_steps = 4
     end_ratio = 0.15  # a motion has succeeded when the disc at s is this close to the template
     alpha, beta = 10.0, 0.25  # the template update's slope and midpoint, in units of l
+    lost_ratio = 0.5  # a line search whose best match is further than l has lost the content
     min_step = 1.0  # px: d is max(min_step, r1)
 
     def __init__(self, features, handles, targets, img_size, r1, r2, tracking) -> None:
@@ -114,10 +118,14 @@ class FreeDrag(DragMethod):
             self.template = torch.where(ended[:, None, None], updated, self.template)
             low = self.progress - self.step_length
             high = torch.minimum(self.progress + self.step_length, self.lengths)
-            found = line_search(
+            found, distance = line_search(
                 features, self.template, self.origins, self.directions, self.lengths, low, high,
                 self.r1, self.img_size,
             )  # fmt: skip
+            # Nothing on the line looks like the template: the content is lost, not ahead.
+            # Step back, so that the next motion asks for less.
+            lost = distance / self.scale > self.lost_ratio
+            found = torch.where(lost, low.clamp(min=0), found)
             self.progress = torch.where(ended, found, self.progress)
             self.motion_steps = torch.where(ended, 0, self.motion_steps)
         return self.positions()
