@@ -34,8 +34,8 @@ def blob_features(centre: tuple[float, float]) -> torch.Tensor:
     """The blob generator's feature block with the blob centred at `centre` (x, y) pixels."""
     half = (SIZE - 1) / 2
     ws = torch.zeros(1, G.num_ws, G.w_dim)
-    ws[..., 0] = (centre[0] - half) / float(G.synthesis.scale)
-    ws[..., 1] = (centre[1] - half) / float(G.synthesis.scale)
+    ws[..., 0] = (centre[0] - half) / float(G.synthesis.scale.detach())
+    ws[..., 1] = (centre[1] - half) / float(G.synthesis.scale.detach())
     with torch.no_grad():
         return G.synthesis.features(ws)
 
