@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--generator", default=None, help="default: the shipped model")
     parser.add_argument("--layers", type=int, default=6, help="layer latents perturbed")
-    parser.add_argument("--strength", type=float, default=0.3, help="how far toward another w")
+    parser.add_argument("--strength", type=float, default=0.6, help="how far toward another w")
     parser.add_argument("--correspondences", choices=["landmarks", "features"], default="landmarks")
     args = parser.parse_args()
     torch.set_grad_enabled(True)

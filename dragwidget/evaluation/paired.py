@@ -47,13 +47,15 @@ def feature_correspondences(
     count: int = 32,
     radius: int = 12,
     margin: int = 8,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Point pairs between two images from their generator features ([1, C, h, w] each).
 
     Candidate points on a grid of image 1 (away from the border) find their nearest feature (L1)
     in a (2 radius + 1)^2 window of image 2; a pair is kept when the match, searched back from
-    image 2, lands within 1 px of where it started (mutual nearest neighbours), and up to `count`
-    of the pairs that moved most are returned: handles [K, 2] and targets [K, 2].
+    image 2, lands within 1 px of where it started (mutual nearest neighbours); `count` of the
+    pairs kept, drawn at random (as the paper drew 32 pixels of its flow field), are returned:
+    handles [K, 2] and targets [K, 2].
     """
     height, width = img_size
     stride = max(1, min(height, width) // 16)
@@ -70,10 +72,8 @@ def feature_correspondences(
 
     forward = match(features_1, features_2, points)
     back = match(features_2, features_1, forward)
-    consistent = (back - points).norm(dim=1) <= 1.0
-    moved = (forward - points).norm(dim=1)
-    order = torch.argsort(torch.where(consistent, moved, -1.0), descending=True)
-    keep = order[: min(count, int(consistent.sum()))]
+    consistent = torch.nonzero((back - points).norm(dim=1) <= 1.0)[:, 0].numpy()
+    keep = np.random.default_rng(seed).permutation(consistent)[:count]
     return points[keep].numpy(), forward[keep].numpy()
 
 

@@ -78,7 +78,7 @@ class FreeDrag(DragMethod):
     max_motion_steps = 4
     end_ratio = 0.15  # a motion has succeeded when the disc at s is this close to the template
     alpha, beta = 10.0, 0.25  # the template update's slope and midpoint, in units of l
-    lost_ratio = 0.5  # a line search whose best match is further than l has lost the content
+    lost_ratio = 0.75  # a line search whose best match is further than l has lost the content
     min_step = 1.0  # px: d is max(min_step, r1)
 
     def __init__(self, features, handles, targets, img_size, r1, r2, tracking) -> None:

@@ -89,7 +89,7 @@ class StableDrag(DragMethod):
     ridge = 1e-3
     trust_band = (0.4, 0.8)  # confidence from which on the current features are pulled along
     update_threshold = 0.8  # confidence above which the filter learns from the current image
-    update_rate = 0.2
+    update_rate = 0.05  # the filter keeps most of what it learned: fast learners drift
 
     def __init__(self, features, handles, targets, img_size, r1, r2, tracking) -> None:
         super().__init__(features, handles, targets, img_size, r1, r2, tracking)
@@ -140,6 +140,12 @@ class StableDrag(DragMethod):
         size = 2 * self.r2 + 1
         found = candidates[rows, best] + refine_peak(response, best, size)
         self.confidence = contrast / self.peak
+        # A best response on the window's rim is a slope, not a peak (on a smooth area a linear
+        # filter's response rises steadily one way): the handle was not found, and stays.
+        y, x = best // size, best % size
+        on_rim = (y == 0) | (y == size - 1) | (x == 0) | (x == size - 1)
+        found = torch.where(on_rim[:, None], handles, found)
+        self.confidence = torch.where(on_rim, 0.0, self.confidence)
         refresh = self.confidence >= self.update_threshold
         if refresh.any():
             samples = self.samples(features, found)
