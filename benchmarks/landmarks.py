@@ -9,7 +9,8 @@ watches each step's image: the tracking error (tracked handle vs detected landma
 disagreed by more than 2 px (dragwidget.evaluation.drift).
 
     python benchmarks/landmarks.py --quick            # CPU, a few minutes
-    python benchmarks/landmarks.py --pairs 15         # the figures in the README
+    python benchmarks/landmarks.py --pairs 15         # each drag method
+    python benchmarks/landmarks.py --pairs 15 --variants all  # also w, L2: the README's tables
     python benchmarks/landmarks.py --pairs 15 --shift 8,0   # targets: 8 px right of the handles
     python benchmarks/landmarks.py --generator runs/x/generator.safetensors --variants methods
 

@@ -19,8 +19,8 @@ arrival) while nothing moved. FreeDrag removes both weak points:
 - **Line search with backtracking**: the handle is then looked for only on the line from where it
   started to its target, between one step behind its last position and s: the point whose disc
   is nearest the template. It cannot slide sideways, and it goes back when the content did.
-  When even the nearest is further from the template than l (the content is lost, not ahead),
-  the handle steps back by d, so that the next motion asks for less.
+  When even the nearest is further from the template than `lost_ratio` * l (the content is
+  lost, not ahead), the handle steps back by d, so that the next motion asks for less.
 
 The paper's constants are for 512-px StyleGAN2 features; ours are in units of each handle's own l
 (so they hold across models), with the values chosen on this project's benchmarks.
@@ -78,7 +78,7 @@ class FreeDrag(DragMethod):
     max_motion_steps = 4
     end_ratio = 0.15  # a motion has succeeded when the disc at s is this close to the template
     alpha, beta = 10.0, 0.25  # the template update's slope and midpoint, in units of l
-    lost_ratio = 0.75  # a line search whose best match is further than l has lost the content
+    lost_ratio = 0.75  # a line search whose best match is further than this (times l) is lost
     min_step = 1.0  # px: d is max(min_step, r1)
 
     def __init__(self, features, handles, targets, img_size, r1, r2, tracking) -> None:
