@@ -11,9 +11,11 @@ motion supervision.
   system for the K window positions). The handle moves to the window position of highest
   response (refined between positions by a parabola); how far that peak stands above the
   window's mean response, relative to the same on the first image, is the tracking
-  **confidence**.
-  While the confidence is high the filter is refitted on the current image and blended in, so it
-  follows the content as it changes.
+  **confidence**. While the confidence is high the filter is refitted on the current image and
+  blended in (slowly: a tracker that learns fast learns its own errors and drifts), so it follows
+  the content as it changes. Ours, not the paper's: the sub-pixel peak, and a best response on
+  the window's rim counts as not found (a linear filter on a smooth area has a slope there, not
+  a peak) with confidence 0.
 - **Confidence-based motion supervision.** DragGAN pulls the disc one pixel on toward sg(F(q)),
   the features now at the handle. When the tracker is unsure, those may no longer be the
   handle's content, and pulling them along spreads the error; the disc is then pulled toward the
