@@ -27,21 +27,40 @@ from dragwidget.datasets.faces import face_grid  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-CELLS = [
-    "from dragwidget import DragWidget\n"
-    "w = DragWidget(seed=4)\n"
-    "w.add_point((52, 70), (40, 60))\n"
-    "w.add_point((76, 70), (90, 60))\n"
-    "w",
-    "w.drag(max_steps=40)",
-]
+# The widget figure's drag: turn the head (seed 4), as the drag example below.
+WIDGET_SEED, WIDGET_MOVES = 4, [("nose_tip", 10, 0), ("chin", 6, 0)]
+
+
+def widget_cells(pairs) -> list[str]:
+    points = "".join(f"w.add_point({tuple(h)}, {tuple(t)})\n" for h, t in pairs)
+    return [
+        f"from dragwidget import DragWidget\nw = DragWidget(seed={WIDGET_SEED})\n{points}w",
+        "w.drag(max_steps=100)",
+    ]
+
+
+def landmark_pairs(G, seed: int, moves) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """(handle, target) pairs on the detector's landmarks of seed's image: for each (name, dx,
+    dy), the landmark and where it is asked to go (rounded to a tenth of a pixel)."""
+    from dragwidget.datasets.faces import LANDMARK_NAMES
+    from dragwidget.evaluation.landmarks import load_detector, to_tensor
+
+    image = DragSession(G, seed=seed).image()
+    found = load_detector().detect(to_tensor(image[None]))[0][0].numpy()
+    pairs = []
+    for name, dx, dy in moves:
+        handle = found[LANDMARK_NAMES.index(name)]
+        target = np.clip(handle + [dx, dy], 0, G.img_resolution - 1)
+        pairs.append((tuple(np.round(handle, 1).tolist()), tuple(np.round(target, 1).tolist())))
+    return pairs
 
 
 def widget_screenshot(out: Path) -> None:
     """The widget on the default model in JupyterLab, after a scripted two-point drag."""
+    pairs = landmark_pairs(load_generator(), WIDGET_SEED, WIDGET_MOVES)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_notebook(root / "demo.ipynb", CELLS)
+        write_notebook(root / "demo.ipynb", widget_cells(pairs))
         with jupyter_server(root) as server, chromium((1500, 1100)) as page:
             open_notebook(page, server, "demo.ipynb")
             run_cell(page, 0)
@@ -60,9 +79,10 @@ def samples(out: Path, count: int = 8) -> None:
 
 
 def drag_example(out: Path, scale: int = 3) -> None:
-    """Seed 4, both sides of the head pulled outward: before, after, with the points drawn."""
-    session = DragSession(load_generator(), seed=4)
-    pairs = [((40, 64), (28, 64)), ((88, 64), (100, 64))]
+    """Seed 4, the head turned (nose and chin pulled right): before, after, with the points."""
+    G = load_generator()
+    session = DragSession(G, seed=WIDGET_SEED)
+    pairs = landmark_pairs(G, WIDGET_SEED, WIDGET_MOVES)
     for handle, target in pairs:
         session.add_point(handle, target)
     before = session.image("pil")
@@ -101,7 +121,7 @@ def semantic_drags(out: Path, scale: int = 2, generator: str | None = None) -> N
     from dragwidget.datasets.faces import LANDMARK_NAMES
     from dragwidget.evaluation.landmarks import load_detector, to_tensor
 
-    G = load_generator(generator) if generator else load_generator()
+    G = load_generator(generator)
     detector = load_detector()
 
     def detect(image: np.ndarray) -> np.ndarray:

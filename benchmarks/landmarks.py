@@ -1,13 +1,18 @@
-"""The DragGAN paper's face-landmark protocol (its Table 1) on our default model.
+"""The DragGAN paper's face-landmark protocol (its Table 1), with handle drift, per drag method.
 
 For each pair of seeds (a, b): detect landmarks on both generated images, drag 1, 5 or all of a's
 landmarks to b's, detect again on the result, and report the mean distance (MD, pixels of the
 128 px image) of the dragged landmarks to their targets. The detector was trained on the
-procedural faces, never on the generator, so it judges independently.
+procedural faces, never on the generator, so it judges independently. During every drag it also
+watches each step's image: the tracking error (tracked handle vs detected landmark, median and
+90th percentile over all steps) and how often a drag stopped on "arrived" while the detector
+disagreed by more than 2 px (dragwidget.evaluation.drift).
 
     python benchmarks/landmarks.py --quick            # CPU, a few minutes
-    python benchmarks/landmarks.py --pairs 15         # the figures in the README
+    python benchmarks/landmarks.py --pairs 15         # each drag method
+    python benchmarks/landmarks.py --pairs 15 --variants all  # also w, L2: the README's tables
     python benchmarks/landmarks.py --pairs 15 --shift 8,0   # targets: 8 px right of the handles
+    python benchmarks/landmarks.py --generator runs/x/generator.safetensors --variants methods
 
 Also run: model quality (--quality), which prints the detector's held-out error, its confidence
 and shift consistency on generated images, and Fréchet distances in its feature space.
@@ -28,13 +33,22 @@ import torch
 
 from dragwidget.checkpoints import load_generator
 from dragwidget.drag import DragSession
+from dragwidget.drag.methods import METHODS
+from dragwidget.evaluation.drift import (
+    DetectorWatch,
+    DriftRecord,
+    detect_landmarks,
+    summarize,
+)
 from dragwidget.evaluation.landmarks import frechet_distance, load_detector, to_tensor
 
-VARIANTS = {
-    "w+ / L1 (default)": {"latent_space": "w+", "tracking": "l1"},
-    "w+ / L2": {"latent_space": "w+", "tracking": "l2"},
-    "w / L1": {"latent_space": "w", "tracking": "l1"},
-}
+VARIANTS = {name: {"method": name} for name in METHODS}  # w+, L1 tracking: the defaults
+VARIANTS.update(
+    {
+        "draggan w+ / L2": {"method": "draggan", "latent_space": "w+", "tracking": "l2"},
+        "draggan w / L1": {"method": "draggan", "latent_space": "w", "tracking": "l1"},
+    }
+)
 
 
 @dataclass
@@ -43,17 +57,14 @@ class DragOutcome:
     md_after: float
     seconds: float
     steps: int
-
-
-def detect(detector, image: np.ndarray) -> np.ndarray:
-    marks, _ = detector.detect(to_tensor(image[None]))
-    return marks[0].numpy()
+    converged: bool
+    drift: DriftRecord
 
 
 def detect_in_image(G, detector, seed: int) -> np.ndarray:
     """The detector's landmarks on the image of `seed`, clipped to the image."""
     session = DragSession(G, seed=seed)
-    marks = detect(detector, session.image())
+    marks = detect_landmarks(detector, session.image())
     return np.clip(marks, 0, [session.width - 1, session.height - 1])
 
 
@@ -66,16 +77,18 @@ def drag_landmarks(G, detector, seed_a, targets, subset, max_steps, settings) ->
 def drag_session_landmarks(session, detector, targets, subset, max_steps) -> DragOutcome:
     """Drag the `subset` of the session image's detected landmarks to `targets`."""
     h, w = session.height, session.width
-    handles = np.clip(detect(detector, session.image()), 0, [w - 1, h - 1])
+    handles = np.clip(detect_landmarks(detector, session.image()), 0, [w - 1, h - 1])
     for k in subset:
         session.add_point(handles[k], targets[k])
     md_before = float(np.linalg.norm(handles[subset] - targets[subset], axis=1).mean())
+    watch = DetectorWatch(detector, subset)
     start = time.perf_counter()
-    result = session.run(max_steps=max_steps)
+    result = session.run(max_steps=max_steps, on_step=watch, render=True)
     seconds = time.perf_counter() - start
-    found = detect(detector, session.image())
+    found = detect_landmarks(detector, session.image())
     md_after = float(np.linalg.norm(found[subset] - targets[subset], axis=1).mean())
-    return DragOutcome(md_before, md_after, seconds, result.steps)
+    drift = watch.record(result.converged)
+    return DragOutcome(md_before, md_after, seconds, result.steps, result.converged, drift)
 
 
 def summary(values: list[float]) -> str:
@@ -85,15 +98,14 @@ def summary(values: list[float]) -> str:
 
 
 def run_protocol(
+    G,
     pairs: int,
     max_steps: int,
     variants: list[str],
     shift: tuple[float, float] | None = None,
-    generator: str | None = None,
 ) -> None:
     """The paper's protocol; with `shift`, each target is the first image's own landmark moved
     by (dx, dy) px: a known motion, which needs no variety of layout between two seeds."""
-    G = load_generator(generator) if generator else load_generator()
     detector = load_detector()
     num_landmarks = detector.num_landmarks
     counts = {"1 point": 1, "5 points": 5, f"all {num_landmarks}": num_landmarks}
@@ -112,26 +124,48 @@ def run_protocol(
                     G, detector, seed_a, targets, subset, max_steps, VARIANTS[name]
                 )
                 results.setdefault((name, label), []).append(outcome)
+                errors = outcome.drift.errors
                 print(
-                    f"pair {i} {label:9} {name:18} MD {outcome.md_before:5.2f} -> "
-                    f"{outcome.md_after:5.2f} px, {outcome.steps} steps, {outcome.seconds:.1f} s",
+                    f"pair {i} {label:9} {name:16} MD {outcome.md_before:5.2f} -> "
+                    f"{outcome.md_after:5.2f} px, {outcome.steps} steps"
+                    f"{' (arrived)' if outcome.converged else ''}, tracking error median "
+                    f"{np.median(errors):.2f} final {errors[-1].max():.2f} px, "
+                    f"{outcome.seconds:.1f} s",
                     flush=True,
                 )
     print(f"\nMD (px of 128 px images; mean ± sd over {pairs} pairs), at most {max_steps} steps")
-    print(
-        f"{'method':22}"
-        + "".join(f"{label:>16}" for label in counts)
-        + f"{'s/drag':>10}{'steps':>8}"
-    )
+    print(f"{'method':18}" + "".join(f"{label:>14}" for label in counts) + f"{'s/drag':>8}")
     first = variants[0]
     before = [summary([o.md_before for o in results[(first, label)]]) for label in counts]
-    print(f"{'no edit':22}" + "".join(f"{b:>16}" for b in before))
+    print(f"{'no edit':18}" + "".join(f"{b:>14}" for b in before))
     for name in variants:
         cells = [summary([o.md_after for o in results[(name, label)]]) for label in counts]
-        outcomes = [o for label in counts for o in results[(name, label)]]
-        seconds = statistics.mean(o.seconds for o in outcomes)
-        steps = statistics.mean(o.steps for o in outcomes)
-        print(f"{name:22}" + "".join(f"{c:>16}" for c in cells) + f"{seconds:10.1f}{steps:8.0f}")
+        seconds = statistics.mean(o.seconds for label in counts for o in results[(name, label)])
+        print(f"{name:18}" + "".join(f"{c:>14}" for c in cells) + f"{seconds:8.1f}")
+    print(
+        "\nsteps: mean over all drags; to arrive: mean over the drags that arrived. Tracking "
+        "error: tracked handle vs detected landmark, every step; false arrived: share of drags "
+        "that stopped on 'arrived' while the detector disagreed by > 2 px."
+    )
+    print(
+        f"{'method':18}{'points':>10}{'steps':>7}{'arrived':>9}{'to arrive':>10}"
+        f"{'err med':>9}{'err p90':>9}{'false arr':>10}"
+    )
+    for name in variants:
+        for label in [*counts, "all"]:
+            outcomes = (
+                [o for c in counts for o in results[(name, c)]]
+                if label == "all"
+                else results[(name, label)]
+            )
+            arrived = [o.steps for o in outcomes if o.converged]
+            drift = summarize([o.drift for o in outcomes])
+            to_arrive = f"{statistics.mean(arrived):.0f}" if arrived else "-"
+            print(
+                f"{name:18}{label:>10}{statistics.mean(o.steps for o in outcomes):7.0f}"
+                f"{len(arrived) / len(outcomes):9.0%}{to_arrive:>10}"
+                f"{drift.median_px:9.2f}{drift.p90_px:9.2f}{drift.false_arrival_rate:10.0%}"
+            )
 
 
 def landmark_spread(marks: torch.Tensor) -> float:
@@ -213,11 +247,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 pairs, 100 steps: a few minutes")
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=300, help="max steps per drag (paper: 300)")
-    parser.add_argument("--variants", default="all", help="'all' or 'default'")
+    parser.add_argument(
+        "--variants",
+        default="methods",
+        help=f"'methods' (each drag method), 'all', or a comma list of: {', '.join(VARIANTS)}",
+    )
+    parser.add_argument(
+        "--generator", default=None, help="a generator file (default: the shipped model)"
+    )
     parser.add_argument("--quality", action="store_true", help="print model-quality figures")
     parser.add_argument("--samples", type=int, default=200, help="images per set for --quality")
     parser.add_argument("--early", nargs="*", default=[], help="earlier checkpoints to compare")
-    parser.add_argument("--generator", help="a generator file (default: the shipped model)")
     parser.add_argument(
         "--shift",
         help="DX,DY: targets are the first image's own landmarks moved by this many px",
@@ -228,9 +268,17 @@ def main() -> None:
         model_quality(args.samples, args.generator, args.early)
         return
     pairs, steps = (2, 100) if args.quick else (args.pairs, args.steps)
-    variants = list(VARIANTS) if args.variants == "all" else [next(iter(VARIANTS))]
+    if args.variants == "methods":
+        variants = list(METHODS)
+    elif args.variants == "all":
+        variants = list(VARIANTS)
+    else:
+        variants = [v.strip() for v in args.variants.split(",")]
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown:
+            parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     shift = tuple(float(v) for v in args.shift.split(",")) if args.shift else None
-    run_protocol(pairs, steps, variants, shift, args.generator)
+    run_protocol(load_generator(args.generator), pairs, steps, variants, shift)
 
 
 if __name__ == "__main__":

@@ -487,6 +487,34 @@ def test_the_step_size_slider_snapping_its_value_changes_nothing(w):
     assert w.status == "step_size set to 0.00316"
 
 
+def test_method_selector_reaches_the_session(w):
+    assert w.controls.method.value == w.session.settings.method
+    w.controls.method.value = "freedrag"
+    assert w.session.settings.method == "freedrag"
+    w.update_settings(method="stabledrag")
+    assert w.controls.method.value == "stabledrag"
+
+
+@pytest.mark.parametrize("method", ["draggan", "freedrag", "stabledrag"])
+def test_every_method_streams_the_tracked_path(w, method):
+    w.controls.method.value = method
+
+    def front(data, buffers):  # a front end that draws each frame and acks it
+        content = data.get("content", {}) if data.get("method") == "custom" else {}
+        if content.get("type") == "frame":
+            send_msg(w.canvas, {"type": "ack", "id": content["id"]})
+
+    comm_of(w).on_send = front
+    cx, cy = blob(w)
+    w.add_point((cx, cy), (cx + 8, cy))
+    result = w.drag(max_steps=15)
+    handles = [c["handles"][0] for c, _ in comm_of(w).frames() if c["format"] == "jpeg"]
+    # Frames come on demand (not one per step), and the last is the settled image's.
+    assert result.steps >= 5 and len(handles) >= 2
+    assert handles[-1] == pytest.approx(list(w.session.points[0][0]), abs=1e-3)
+    assert handles[-1][0] > handles[0][0]  # the front end draws this path, toward the target
+
+
 def test_a_double_click_on_start_starts_one_drag(w):
     cx, cy = blob(w)
     w.add_point((cx, cy), (63, cy))

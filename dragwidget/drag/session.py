@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from dragwidget.drag import session_file, steps
+from dragwidget.drag.methods import DragMethod, create_method
 from dragwidget.drag.pictures import image_to_uint8
 from dragwidget.drag.progress import TextProgress
 from dragwidget.drag.pti import (
@@ -89,7 +90,7 @@ class _OpenDrag:
     optimizer: steps.Adam
     handles: torch.Tensor
     targets: torch.Tensor
-    reference_features: torch.Tensor | None = None
+    method: DragMethod | None = None  # made on the first step, from its features
     initial_features: torch.Tensor | None = None
     fixed_area: torch.Tensor | None = None
     steps: int = 0
@@ -331,6 +332,8 @@ class DragSession:
     def step(self, render: bool = False) -> StepRecord:
         """One step: forward to the feature block, track the handles, one Adam step on the latent.
 
+        How the handles are tracked and what the loss pulls is the drag method's (`method`).
+
         The returned handles are where tracking found them on this step's image. That image is
         in the record when `render` is set, and `step_image()` draws it afterwards on demand: the
         rest of the network runs from this step's pass, without gradients, only when a frame is
@@ -353,33 +356,24 @@ class DragSession:
                     "the generator produced NaN or infinite features; the step was not applied "
                     "(lower the step size, or undo)"
                 )
-            if drag.reference_features is None:
-                drag.reference_features = steps.sample_features(
-                    features.detach(), drag.handles, size, crop
-                )
+            if drag.method is None:
+                drag.method = create_method(
+                    cfg.method, features.detach(), drag.handles, drag.targets,
+                    size, cfg.r1, cfg.r2, cfg.tracking,
+                )  # fmt: skip
                 drag.initial_features = features.detach()
                 if self._mask is not None and self._mask.any() and not self._mask.all():
                     mask = torch.from_numpy(self._mask).to(self.device)
                     drag.fixed_area = steps.fixed_area_at(mask, features.shape[-2:])
             else:
                 with torch.no_grad():
-                    drag.handles = steps.track_points(
-                        features.detach(),
-                        drag.handles,
-                        drag.reference_features,
-                        cfg.r2,
-                        size,
-                        cfg.tracking,
-                        crop,
-                    )
+                    drag.handles = drag.method.track(features.detach(), drag.handles, crop)
             distances = (drag.targets - drag.handles).norm(dim=1)
             active = distances > cfg.stop_distance
             done = not bool(active.any())
             loss_value = 0.0
             if not done:
-                loss = steps.motion_supervision_loss(
-                    features, drag.handles, drag.targets, cfg.r1, size, active, crop
-                )
+                loss = drag.method.motion_loss(features, drag.handles, active, crop)
                 if drag.fixed_area is not None and cfg.mask_weight > 0:
                     loss = loss + cfg.mask_weight * steps.mask_loss(
                         features, drag.initial_features, drag.fixed_area
@@ -709,10 +703,9 @@ class DragSession:
             or not getattr(self.generator.synthesis, "feature_windows", False)
         ):
             return None
-        cfg = drag.settings
-        # Tracking reads r2 around the handles, the loss r1 + 1 around where tracking moves them;
-        # one more pixel for the bilinear reads.
-        reach = cfg.r2 + math.ceil(cfg.r1) + 2
+        reach = drag.method.reach() if drag.method is not None else None
+        if reach is None:
+            return None
         crop = steps.step_crop(drag.handles, reach, (self.height, self.width), drag.feature_size)
         map_h, map_w = drag.feature_size
         if (crop.bottom - crop.top) * (crop.right - crop.left) > map_h * map_w // 2:

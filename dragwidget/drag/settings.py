@@ -6,6 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from dragwidget.drag.methods import METHODS
 from dragwidget.messages import short_repr
 
 # Radii in the paper are given for 512-px images and scale with the resolution.
@@ -31,6 +32,7 @@ class DragSettings:
     feature_layer: str | None = None
     stop_distance: float | None = None
     max_steps: int = 300
+    method: str = "draggan"  # how handles are tracked and pulled: see dragwidget.drag.methods
 
     def replace(self, **changes: object) -> DragSettings:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -72,6 +74,10 @@ class DragSettings:
             raise ValueError(
                 f"max_steps must be an integer in [1, 100000], not {short_repr(self.max_steps)}"
             )
+        if not isinstance(self.method, str) or self.method not in METHODS:
+            raise ValueError(
+                f"method must be one of {sorted(METHODS)}, not {short_repr(self.method)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class ResolvedSettings:
     feature_layer: str
     stop_distance: float
     max_steps: int
+    method: str
 
 
 def resolve(
@@ -118,6 +125,7 @@ def resolve(
         feature_layer=settings.feature_layer or default_feature_layer,
         stop_distance=float(stop),
         max_steps=settings.max_steps,
+        method=settings.method,
     )
 
 

@@ -156,12 +156,15 @@ def motion_supervision_loss(
     img_size: tuple[int, int],
     active: torch.Tensor | None = None,
     crop: Crop | None = None,
+    anchor: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sum over handles of L1(sg(F(q)), F(q + d)) over the image pixels q of the disc around each.
 
     d is the unit vector toward the target. Only the shifted sample carries gradient, so the
     optimizer pulls the content at q one small step along d. `active` masks out handles that have
     already arrived. Each handle's term is the mean over its disc's pixels inside the image.
+    `anchor` [N, M, C], if given, replaces sg(F(q)) as what the shifted disc is pulled toward (a
+    method that trusts the current features less).
     """
     height, width = img_size
     direction = targets - handles
@@ -169,7 +172,8 @@ def motion_supervision_loss(
     offsets = disc_offsets(radius, handles.device)
     q = handles[:, None, :] + offsets[None, :, :]
     inside = ((q >= 0) & (q <= q.new_tensor([width - 1, height - 1]))).all(dim=2)
-    anchor = sample_features(features.detach(), q, img_size, crop)
+    if anchor is None:
+        anchor = sample_features(features.detach(), q, img_size, crop)
     shifted = sample_features(features, q + direction[:, None, :], img_size, crop)
     difference = (shifted - anchor).abs().mean(dim=2) * inside.to(features.dtype)
     per_handle = difference.sum(dim=1) / inside.sum(dim=1).clamp_min(1)

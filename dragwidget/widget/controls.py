@@ -13,12 +13,18 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from dragwidget.drag import DragBusyError
+from dragwidget.drag.methods import METHODS
 from dragwidget.widget.open_image import OpenImagePanel
 
 if TYPE_CHECKING:
     from dragwidget.widget.widget import DragWidget
 
 _LABEL = {"description_width": "7.5em"}
+_METHOD_LABELS = {
+    "draggan": "DragGAN (the paper)",
+    "freedrag": "FreeDrag (template, line search)",
+    "stabledrag": "StableDrag (learned tracker)",
+}
 
 
 def _row() -> w.Layout:
@@ -84,8 +90,14 @@ class ControlPanel(w.VBox):
         self.stop_distance = w.Text(
             description="Stop at (px)", style=_LABEL, continuous_update=False, layout=_row()
         )
+        self.method = w.Dropdown(
+            options=[(_METHOD_LABELS.get(name, name), name) for name in METHODS],
+            description="Method", style=_LABEL, layout=_row(),
+        )  # fmt: skip
         advanced = w.Accordion(
-            children=[w.VBox([self.r1, self.r2, self.free_layers, self.stop_distance])],
+            children=[
+                w.VBox([self.method, self.r1, self.r2, self.free_layers, self.stop_distance])
+            ],
             titles=("Advanced",),
             selected_index=None,
         )
@@ -150,6 +162,7 @@ class ControlPanel(w.VBox):
         self.export.on_click(lambda _: self._act(widget.export, self.export_path.value))
 
         self.latent_space.observe(lambda c: self._setting("latent_space", c["new"]), "value")
+        self.method.observe(lambda c: self._setting("method", c["new"]), "value")
         self.step_size.observe(self._on_step_size, "value")
         for name in ("mask_weight", "max_steps", "free_layers", "r1", "r2", "stop_distance"):
             getattr(self, name).observe(
@@ -168,6 +181,7 @@ class ControlPanel(w.VBox):
             self.mask_weight.value = f"{settings.mask_weight:g}"
             self.max_steps.value = str(settings.max_steps)
             self.free_layers.value = str(resolved.free_layers)
+            self.method.value = settings.method
             for name in ("r1", "r2", "stop_distance"):
                 value = getattr(settings, name)
                 control = getattr(self, name)
