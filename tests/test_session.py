@@ -103,8 +103,9 @@ def test_step_image_draws_the_last_steps_frame_on_demand(kind):
         session.step_image()
 
 
-def test_computing_the_features_near_the_handles_only_changes_nothing():
-    # After the first step, a step computes the feature block only where it reads it.
+@pytest.mark.parametrize("method", ["draggan", "freedrag", "stabledrag"])
+def test_computing_the_features_near_the_handles_only_changes_nothing(method):
+    # After the first step, a step computes the feature block only where its method reads it.
     import copy
 
     G = small_stylegan2(64)
@@ -113,16 +114,17 @@ def test_computing_the_features_near_the_handles_only_changes_nothing():
     windows = []
     crop_block = G.synthesis._window
     G.synthesis._window = lambda *args: windows.append(args[-1]) or crop_block(*args)
-    sessions = [DragSession(g, seed=3, step_size=0.01) for g in (G, dense)]
+    sessions = [DragSession(g, seed=3, step_size=0.01, method=method) for g in (G, dense)]
     for session in sessions:
         session.add_point((20, 24), (34, 30))
         session.add_point((28, 18), (30, 8))
     for _ in range(12):
         records = [session.step(render=True) for session in sessions]
-        assert records[0].handles == records[1].handles
+        # Sub-pixel trackers (StableDrag's peak refinement) see the float noise of another sum.
+        assert np.allclose(records[0].handles, records[1].handles, rtol=0, atol=1e-4)
         difference = records[0].image.astype(int) - records[1].image  # rounding, at most
         assert np.abs(difference).max() <= 1 and records[0].loss == pytest.approx(
-            records[1].loss, rel=1e-5
+            records[1].loss, rel=1e-4
         )
     assert len(windows) == 11 and all(w != (0, 64, 0, 64) for w in windows)
     assert torch.allclose(sessions[0].latent, sessions[1].latent, atol=1e-5)

@@ -62,11 +62,15 @@ class DragMethod(ABC):
 
 
 def disc_patches(
-    features: torch.Tensor, centres: torch.Tensor, radius: float, img_size: tuple[int, int]
+    features: torch.Tensor,
+    centres: torch.Tensor,
+    radius: float,
+    img_size: tuple[int, int],
+    crop: steps.Crop | None = None,
 ) -> torch.Tensor:
     """The features of the disc of `radius` around each of `centres` [..., 2]: [..., M, C].
 
     A handle's patch, as motion supervision reads it: the point and its neighbourhood's layout.
     """
     offsets = steps.disc_offsets(radius, centres.device)
-    return steps.sample_features(features, centres[..., None, :] + offsets, img_size)
+    return steps.sample_features(features, centres[..., None, :] + offsets, img_size, crop)

@@ -32,6 +32,7 @@ import math
 
 import torch
 
+from dragwidget.drag import steps
 from dragwidget.drag.methods.base import DragMethod, disc_patches
 
 
@@ -55,6 +56,7 @@ def line_search(
     radius: float,
     img_size: tuple[int, int],
     spacing: float = 0.5,
+    crop: steps.Crop | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The distance along each handle's line, in [low, high], whose disc is nearest its template.
 
@@ -67,7 +69,7 @@ def line_search(
     along = torch.minimum(along, high[:, None]).clamp(min=0)
     along = torch.minimum(along, lengths[:, None])
     points = origins[:, None, :] + along[..., None] * directions[:, None, :]
-    patches = disc_patches(features, points, radius, img_size)  # [N, K, M, C]
+    patches = disc_patches(features, points, radius, img_size, crop)  # [N, K, M, C]
     distance = (patches - template[:, None]).abs().mean(dim=(2, 3))
     best, found = distance.min(dim=1)
     return along[torch.arange(len(along), device=along.device), found], best
@@ -97,6 +99,11 @@ class FreeDrag(DragMethod):
         self.scale = one_step.clamp_min(1e-3 * float(features.abs().mean()) + 1e-12)
         self.motion_steps = torch.zeros_like(self.lengths, dtype=torch.long)
 
+    def reach(self) -> float:
+        # Everything read is on the line within one step of the handle, as an r1 disc; one more
+        # pixel for the bilinear reads.
+        return self.step_length + math.ceil(self.r1) + 2
+
     def customised_points(self) -> torch.Tensor:
         """s: one step d on from each handle along its line, never past its target."""
         ahead = torch.minimum(self.progress + self.step_length, self.lengths)
@@ -106,10 +113,12 @@ class FreeDrag(DragMethod):
         """The handles: each its distance along its line from where it started."""
         return self.origins + self.progress[:, None] * self.directions
 
-    def track(self, features: torch.Tensor, handles: torch.Tensor, crop=None) -> torch.Tensor:
+    def track(
+        self, features: torch.Tensor, handles: torch.Tensor, crop: steps.Crop | None = None
+    ) -> torch.Tensor:
         self.motion_steps += 1
         points = self.customised_points()
-        at_s = disc_patches(features, points, self.r1, self.img_size)
+        at_s = disc_patches(features, points, self.r1, self.img_size, crop)
         relative = (at_s - self.template).abs().mean(dim=(1, 2)) / self.scale
         ended = (relative <= self.end_ratio) | (self.motion_steps >= self.max_motion_steps)
         if ended.any():
@@ -120,7 +129,7 @@ class FreeDrag(DragMethod):
             high = torch.minimum(self.progress + self.step_length, self.lengths)
             found, distance = line_search(
                 features, self.template, self.origins, self.directions, self.lengths, low, high,
-                self.r1, self.img_size,
+                self.r1, self.img_size, crop=crop,
             )  # fmt: skip
             # Nothing on the line looks like the template: the content is lost, not ahead.
             # Step back, so that the next motion asks for less.
@@ -131,8 +140,12 @@ class FreeDrag(DragMethod):
         return self.positions()
 
     def motion_loss(
-        self, features: torch.Tensor, handles: torch.Tensor, active: torch.Tensor, crop=None
+        self,
+        features: torch.Tensor,
+        handles: torch.Tensor,
+        active: torch.Tensor,
+        crop: steps.Crop | None = None,
     ) -> torch.Tensor:
-        at_s = disc_patches(features, self.customised_points(), self.r1, self.img_size)
+        at_s = disc_patches(features, self.customised_points(), self.r1, self.img_size, crop)
         per_handle = (at_s - self.template).abs().mean(dim=(1, 2))
         return (per_handle * active.to(per_handle.dtype)).sum()

@@ -27,6 +27,8 @@ The paper's constants are for 512-px StyleGAN2; ours were chosen on this project
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from dragwidget.drag import steps
@@ -109,15 +111,22 @@ class StableDrag(DragMethod):
         self.peak = self.contrast(self.responses(samples))[0].clamp_min(1e-6)
         self.confidence = torch.ones(len(handles), device=handles.device)
 
+    def reach(self) -> float:
+        # The window (r2) around the handles, the refit's window around where they were found
+        # (r2 more), each read as an r1 disc; one more pixel for the bilinear reads.
+        return 2 * self.r2 + math.ceil(self.r1) + 2
+
     def window_points(self, handles: torch.Tensor) -> torch.Tensor:
         """The search window's positions around each handle, inside the image: [N, K, 2]."""
         height, width = self.img_size
         upper = handles.new_tensor([width - 1, height - 1])
         return torch.minimum((handles[:, None, :] + self.window).clamp(min=0), upper)
 
-    def samples(self, features: torch.Tensor, handles: torch.Tensor) -> torch.Tensor:
+    def samples(
+        self, features: torch.Tensor, handles: torch.Tensor, crop: steps.Crop | None = None
+    ) -> torch.Tensor:
         """The filter's inputs at each window position: disc features and the bias [N, K, D]."""
-        patches = disc_patches(features, self.window_points(handles), self.r1, self.img_size)
+        patches = disc_patches(features, self.window_points(handles), self.r1, self.img_size, crop)
         patches = patches.flatten(2)
         bias = patches.new_full((*patches.shape[:2], 1), self.bias)
         return torch.cat([patches, bias], dim=2)
@@ -134,9 +143,11 @@ class StableDrag(DragMethod):
         rows = torch.arange(len(response), device=response.device)
         return response[rows, best] - response.mean(dim=1), best
 
-    def track(self, features: torch.Tensor, handles: torch.Tensor, crop=None) -> torch.Tensor:
+    def track(
+        self, features: torch.Tensor, handles: torch.Tensor, crop: steps.Crop | None = None
+    ) -> torch.Tensor:
         candidates = self.window_points(handles)
-        response = self.responses(self.samples(features, handles))
+        response = self.responses(self.samples(features, handles, crop))
         contrast, best = self.contrast(response)
         rows = torch.arange(len(handles), device=handles.device)
         size = 2 * self.r2 + 1
@@ -150,18 +161,22 @@ class StableDrag(DragMethod):
         self.confidence = torch.where(on_rim, 0.0, self.confidence)
         refresh = self.confidence >= self.update_threshold
         if refresh.any():
-            samples = self.samples(features, found)
+            samples = self.samples(features, found, crop)
             fresh = fit_filters(samples, self.label, self.ridge)
             blended = (1 - self.update_rate) * self.filters + self.update_rate * fresh
             self.filters = torch.where(refresh[:, None], blended, self.filters)
         return found
 
     def motion_loss(
-        self, features: torch.Tensor, handles: torch.Tensor, active: torch.Tensor, crop=None
+        self,
+        features: torch.Tensor,
+        handles: torch.Tensor,
+        active: torch.Tensor,
+        crop: steps.Crop | None = None,
     ) -> torch.Tensor:
-        current = disc_patches(features.detach(), handles, self.r1, self.img_size)
+        current = disc_patches(features.detach(), handles, self.r1, self.img_size, crop)
         weight = trust(self.confidence, *self.trust_band)
         anchor = confidence_anchor(current, self.initial_patch, weight)
         return steps.motion_supervision_loss(
-            features, handles, self.targets, self.r1, self.img_size, active, anchor=anchor
+            features, handles, self.targets, self.r1, self.img_size, active, crop, anchor
         )
