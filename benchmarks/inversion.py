@@ -31,7 +31,7 @@ import torch
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from landmarks import detect, drag_session_landmarks, summary  # noqa: E402
+from landmarks import drag_session_landmarks, summary  # noqa: E402
 
 from dragwidget.checkpoints import load_generator  # noqa: E402
 from dragwidget.datasets.faces import render_face  # noqa: E402
@@ -39,6 +39,7 @@ from dragwidget.drag import DragSession  # noqa: E402
 from dragwidget.drag.losses import PIXEL_LOSSES, reconstruction_loss  # noqa: E402
 from dragwidget.drag.pictures import image_to_uint8, psnr  # noqa: E402
 from dragwidget.drag.pti import Inversion, InversionResult  # noqa: E402
+from dragwidget.evaluation.drift import detect_landmarks as detect  # noqa: E402
 from dragwidget.evaluation.landmarks import load_detector  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
