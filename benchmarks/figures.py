@@ -43,10 +43,10 @@ def landmark_pairs(G, seed: int, moves) -> list[tuple[tuple[float, float], tuple
     """(handle, target) pairs on the detector's landmarks of seed's image: for each (name, dx,
     dy), the landmark and where it is asked to go (rounded to a tenth of a pixel)."""
     from dragwidget.datasets.faces import LANDMARK_NAMES
-    from dragwidget.evaluation.landmarks import load_detector, to_tensor
+    from dragwidget.evaluation.drift import detect_landmarks
+    from dragwidget.evaluation.landmarks import load_detector
 
-    image = DragSession(G, seed=seed).image()
-    found = load_detector().detect(to_tensor(image[None]))[0][0].numpy()
+    found = detect_landmarks(load_detector(), DragSession(G, seed=seed).image())
     pairs = []
     for name, dx, dy in moves:
         handle = found[LANDMARK_NAMES.index(name)]
@@ -78,6 +78,16 @@ def samples(out: Path, count: int = 8) -> None:
     )
 
 
+def draw_pairs(draw: ImageDraw.ImageDraw, pairs, scale: int, radius: int) -> None:
+    """Handle (red) -> target (blue) arrows on an image enlarged `scale` times."""
+    for (hx, hy), (tx, ty) in pairs:
+        h = [(hx + 0.5) * scale, (hy + 0.5) * scale]
+        t = [(tx + 0.5) * scale, (ty + 0.5) * scale]
+        draw.line(h + t, fill="white", width=2)
+        draw.ellipse([h[0] - radius, h[1] - radius, h[0] + radius, h[1] + radius], fill="red")
+        draw.ellipse([t[0] - radius, t[1] - radius, t[0] + radius, t[1] + radius], fill="blue")
+
+
 def drag_example(out: Path, scale: int = 3) -> None:
     """Seed 4, the head turned (nose and chin pulled right): before, after, with the points."""
     G = load_generator()
@@ -93,13 +103,7 @@ def drag_example(out: Path, scale: int = 3) -> None:
     # Before: where the handles were put; after: where tracking found them at the end.
     for i, (img, points) in enumerate([(before, pairs), (after, session.points)]):
         big = img.resize((size, size), Image.NEAREST)
-        draw = ImageDraw.Draw(big)
-        for (hx, hy), (tx, ty) in points:
-            h = [(hx + 0.5) * scale, (hy + 0.5) * scale]
-            t = [(tx + 0.5) * scale, (ty + 0.5) * scale]
-            draw.line(h + t, fill="white", width=2)
-            draw.ellipse([h[0] - 5, h[1] - 5, h[0] + 5, h[1] + 5], fill="red")
-            draw.ellipse([t[0] - 5, t[1] - 5, t[0] + 5, t[1] + 5], fill="blue")
+        draw_pairs(ImageDraw.Draw(big), points, scale, radius=5)
         canvas.paste(big, (i * (size + 8), 0))
     canvas.save(out, optimize=True)
 
@@ -119,13 +123,14 @@ def semantic_drags(out: Path, scale: int = 2, generator: str | None = None) -> N
     Writes the picture to `out` and the figures beside it (semantic_drags.txt).
     """
     from dragwidget.datasets.faces import LANDMARK_NAMES
-    from dragwidget.evaluation.landmarks import load_detector, to_tensor
+    from dragwidget.evaluation.drift import detect_landmarks
+    from dragwidget.evaluation.landmarks import load_detector
 
     G = load_generator(generator)
     detector = load_detector()
 
     def detect(image: np.ndarray) -> np.ndarray:
-        return detector.detect(to_tensor(image[None]))[0][0].numpy()
+        return detect_landmarks(detector, image)
 
     size = G.img_resolution * scale
     canvas = Image.new("RGB", (2 * size + 8, len(SEMANTIC_DRAGS) * (size + 8)), "white")
@@ -152,13 +157,7 @@ def semantic_drags(out: Path, scale: int = 2, generator: str | None = None) -> N
             )
         for col, (image, points) in enumerate([(before, pairs), (after, session.points)]):
             big = Image.fromarray(image).resize((size, size), Image.LANCZOS)
-            draw = ImageDraw.Draw(big)
-            for (hx, hy), (tx, ty) in points:
-                h = [(hx + 0.5) * scale, (hy + 0.5) * scale]
-                t = [(tx + 0.5) * scale, (ty + 0.5) * scale]
-                draw.line(h + t, fill="white", width=2)
-                draw.ellipse([h[0] - 4, h[1] - 4, h[0] + 4, h[1] + 4], fill="red")
-                draw.ellipse([t[0] - 4, t[1] - 4, t[0] + 4, t[1] + 4], fill="blue")
+            draw_pairs(ImageDraw.Draw(big), points, scale, radius=4)
             canvas.paste(big, (col * (size + 8), row * (size + 8)))
     canvas.save(out, optimize=True)
     out.with_suffix(".txt").write_text("\n".join(lines) + "\n")

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drag_speed import CONFIGS, build  # noqa: E402
 
 from dragwidget.drag import DragSession  # noqa: E402
+from dragwidget.drag.pictures import psnr  # noqa: E402
 from dragwidget.drag.session import latent_from_seed  # noqa: E402
 
 OFFICIAL_BLOCK = 128  # the paper's feature block (b128 of a 512 px model)
@@ -334,11 +335,6 @@ def drag_pairs(h: int, count: int, seed: int) -> tuple[list, list]:
 
 def psnr_text(db: float) -> str:
     return "identical" if math.isinf(db) else f"{db:.1f} dB"
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def compare_drags(official, G, theirs, ws, count: int, steps: int, block: int, paper: bool):

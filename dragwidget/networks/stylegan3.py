@@ -513,8 +513,8 @@ class SynthesisNetwork(nn.Module):
             x = self._run(self.input(w_input), self.layer_names, w_layers, **opts)
             return self._to_image(x)
         features, image = self.features_then_image(
-            ws, feature_layer, force_fp32=force_fp32, crop_margin=crop_margin,
-            update_emas=update_emas,
+            ws, feature_layer, noise_mode=noise_mode, force_fp32=force_fp32,
+            crop_margin=crop_margin, update_emas=update_emas,
         )  # fmt: skip
         return (image() if with_image else None), features
 

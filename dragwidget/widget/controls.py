@@ -80,16 +80,10 @@ class ControlPanel(w.VBox):
         )  # fmt: skip
         self.mask_weight = _number_box("Mask weight λ")
         self.max_steps = _number_box("Max steps")
-        self.r1 = w.Text(
-            description="r1 (motion)", style=_LABEL, continuous_update=False, layout=_row()
-        )
-        self.r2 = w.Text(
-            description="r2 (tracking)", style=_LABEL, continuous_update=False, layout=_row()
-        )
+        self.r1 = _number_box("r1 (motion)")
+        self.r2 = _number_box("r2 (tracking)")
         self.free_layers = _number_box("Free layers")
-        self.stop_distance = w.Text(
-            description="Stop at (px)", style=_LABEL, continuous_update=False, layout=_row()
-        )
+        self.stop_distance = _number_box("Stop at (px)")
         self.method = w.Dropdown(
             options=[(_METHOD_LABELS.get(name, name), name) for name in METHODS],
             description="Method", style=_LABEL, layout=_row(),

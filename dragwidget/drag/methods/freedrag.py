@@ -100,9 +100,9 @@ class FreeDrag(DragMethod):
         self.motion_steps = torch.zeros_like(self.lengths, dtype=torch.long)
 
     def reach(self) -> float:
-        # Everything read is on the line within one step of the handle, as an r1 disc; one more
-        # pixel for the bilinear reads.
-        return self.step_length + math.ceil(self.r1) + 2
+        # Tracking may move a handle one step on (the line search reaches s); the loss then reads
+        # s one more step on, as an r1 disc; one more pixel for the bilinear reads.
+        return 2 * self.step_length + math.ceil(self.r1) + 2
 
     def customised_points(self) -> torch.Tensor:
         """s: one step d on from each handle along its line, never past its target."""
