@@ -33,7 +33,7 @@ SCREENSHOT = Path("/tmp/dw_lab.png")  # and /tmp/dw_notebook.png, /tmp/dw_marimo
 SIZE = 128
 
 CELL = f"""
-import hashlib, json, os, time
+import hashlib, json, os, threading, time
 from pathlib import Path
 from toygen import BlobGenerator
 from dragwidget.widget import DragWidget
@@ -42,7 +42,9 @@ w = DragWidget(BlobGenerator({SIZE}, sigma=10.0), seed=1, step_size=0.02)
 w.on_step(lambda record: time.sleep(0.03))  # slow enough that Stop lands mid-drag
 opening = w.controls.open_image
 
-def dump(*_):
+dumping = threading.Lock()  # the drag's thread dumps too: a late write must not undo a newer one
+
+def write_state():
     s, stats = w.session, w.frame_stats
     picture = opening.picture
     state = {{
@@ -57,6 +59,10 @@ def dump(*_):
     }}
     Path("state.tmp").write_text(json.dumps(state))
     os.replace("state.tmp", "state.json")
+
+def dump(*_):
+    with dumping:
+        write_state()
 
 w.canvas.observe(dump, names=["points", "mask", "running", "image", "error"])
 w.on_step(dump)
@@ -165,7 +171,10 @@ def test_click_paint_drag_stop_undo(front_end: str, tmp_path: Path) -> None:
         # Undo: the session and the canvas are back at the start
         wait_for(lambda: front.button("Start").is_enabled(), what="Start to be enabled")
         click_center(page, front.button("Undo"))
-        undone = wait_for(lambda: state(root, undone=lambda s: s["history"] == 0), what="undo")
+        undone = wait_for(
+            lambda: state(root, undone=lambda s: s["history"] == 0 and not s["running"]),
+            what="undo",
+        )
         assert undone["image"] == start["image"]
         wait_for(lambda: canvas_pixels(page) == before, what="the canvas to show the start")
         page.screenshot(path=str(SCREENSHOT.with_name(f"dw_{front_end}.png")))
