@@ -50,6 +50,7 @@ from drag_speed import CONFIGS, build  # noqa: E402
 from dragwidget.drag import DragSession  # noqa: E402
 from dragwidget.drag.pictures import psnr  # noqa: E402
 from dragwidget.drag.session import latent_from_seed  # noqa: E402
+from dragwidget.drag.steps import sample_features  # noqa: E402
 
 OFFICIAL_BLOCK = 128  # the paper's feature block (b128 of a 512 px model)
 LEARNING_RATE = 2e-3  # ours by default; the official GUI's slider starts at 1e-3 (same speed)
@@ -333,21 +334,65 @@ def drag_pairs(h: int, count: int, seed: int) -> tuple[list, list]:
     return handles, targets
 
 
+def ties_text(ties: list[int]) -> str:
+    return f"{len(ties)} ({', '.join(map(str, ties))})" if ties else "none"
+
+
 def psnr_text(db: float) -> str:
     return "identical" if math.isinf(db) else f"{db:.1f} dB"
 
 
+# Nearest-neighbour tracking picks one whole pixel: two candidates whose feature distances differ
+# by less than the two implementations' float noise (latents agree to about 2e-5) are a tie that
+# either tool may break either way, after which the drags follow different handles.
+TIE = 1e-4  # relative difference of squared L2 distances
+
+
+def follow_official_ties(session: DragSession, reference: OfficialDrag) -> list[int]:
+    """Let the open drag's tracker break float ties the way the official just did.
+
+    Where our pick and the official's differ, and our own distance at the official's pick is
+    within TIE of our minimum, take the official's. Returns the steps at which a tie was broken
+    (a list that grows as the drag runs). Any other disagreement is left to show.
+    """
+    method = session._drag.method  # the benchmark's one reach into the session: its tracker
+    track, ties, step = method.track, [], [1]  # the first step tracks nothing
+
+    def tracked(features, handles, crop=None):
+        step[0] += 1
+        ours = track(features, handles, crop)
+        official = torch.tensor(reference.handles, dtype=ours.dtype, device=ours.device)
+        differ = (ours != official).any(dim=1)
+        if differ.any():
+            both = torch.stack([ours, official], dim=1)
+            found = sample_features(features, both, method.img_size, crop)
+            distance = (found - method.reference_features[:, None, :]).square().sum(dim=2)
+            tie = differ & ((distance[:, 1] - distance[:, 0]).abs() <= TIE * distance[:, 0])
+            if tie.any():
+                ties.append(step[0])
+                ours = torch.where(tie[:, None], official, ours)
+        return ours
+
+    method.track = tracked
+    return ties
+
+
 def compare_drags(official, G, theirs, ws, count: int, steps: int, block: int, paper: bool):
-    """Largest distance (px) between the handles the two tools track, step by step."""
+    """Largest distance (px) between the handles the two tools track, step by step.
+
+    The official steps first, so that our tracker can break float ties its way (see TIE).
+    """
     points, targets = drag_pairs(G.img_resolution, count, seed=count)
     # The official's settings: L2 tracking, its step size; the stop is checked on both sides.
     session = our_session(G, ws, f"b{block}", points, targets, tracking="l2")
     reference = OfficialDrag(official, theirs, ws, points, targets, block)
-    worst, compared, ours_image, official_image = 0.0, 0, None, None
+    worst, compared, ours_image, official_image, ties = 0.0, 0, None, None, []
     with papers_disc(official) if paper else contextlib.nullcontext():
         for _ in range(steps):
-            record = session.step()
             official_image = reference.step()
+            record = session.step()
+            if compared == 0:  # the first step made the tracker
+                ties = follow_official_ties(session, reference)
             ours_image = session.step_image()
             for a, b in zip(record.handles, reference.handles, strict=True):
                 worst = max(worst, math.dist(a, b))
@@ -359,6 +404,7 @@ def compare_drags(official, G, theirs, ws, count: int, steps: int, block: int, p
         "points": count,
         "steps": compared,
         "max_px": worst,
+        "ties": ties,
         "final_psnr_db": psnr(ours_image, official_image),
     }
 
@@ -441,14 +487,15 @@ def print_tables(results: list[dict]) -> None:
     if any("fidelity" in r for r in results):
         print(
             "\n| model | official neighbourhood | points | steps | handles apart, max "
-            "| final images, PSNR |"
+            "| float ties broken the official's way (at step) | final images, PSNR |"
         )
-        print("| --- | --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in results:
             for f in r.get("fidelity", []):
                 print(
                     f"| {r['model']} | {f['official_disc']} | {f['points']} | {f['steps']} | "
-                    f"{f['max_px']:.2f} px | {psnr_text(f['final_psnr_db'])} |"
+                    f"{f['max_px']:.2f} px | {ties_text(f.get('ties', []))} | "
+                    f"{psnr_text(f['final_psnr_db'])} |"
                 )
 
 
