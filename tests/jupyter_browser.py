@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,16 +128,7 @@ def jupyter_server(
             )
         server = Server(f"http://127.0.0.1:{port}", token, root, app, log)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"jupyter {app} exited:\n{log.read_text()[-3000:]}")
-                with contextlib.suppress(OSError):
-                    server.api("status")
-                    break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"jupyter {app} did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
+            _wait_until_up(process, lambda: server.api("status"), f"jupyter {app}", log, timeout)
             yield server
         finally:
             _end_process_group(process)
@@ -234,19 +225,33 @@ def marimo_server(notebook: Path, timeout: float = 60) -> Iterator[Server]:
             )
         server = Server(f"http://127.0.0.1:{port}", "", notebook.parent, "marimo", log)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"marimo exited:\n{log.read_text()[-3000:]}")
-                with contextlib.suppress(OSError):
-                    with urllib.request.urlopen(f"{server.base_url}/health", timeout=5):
-                        break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"marimo did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
+            health = f"{server.base_url}/health"
+            _wait_until_up(
+                process,
+                lambda: urllib.request.urlopen(health, timeout=5).close(),
+                "marimo",
+                log,
+                timeout,
+            )
             yield server
         finally:
             _end_process_group(process)
+
+
+def _wait_until_up(
+    process: subprocess.Popen, probe: Callable[[], object], name: str, log: Path, timeout: float
+) -> None:
+    """Wait until `probe()` stops raising OSError; the log's tail if the server dies or stalls."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError):
+            probe()
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
 
 
 def _end_process_group(process: subprocess.Popen) -> None:
