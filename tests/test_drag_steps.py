@@ -159,6 +159,25 @@ def test_adam_matches_torch_adam():
     assert torch.allclose(ours, theirs, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("bad", "lr", "message"),
+    [(float("nan"), 0.01, "the gradient is NaN"), (float("inf"), 0.01, "the gradient is NaN"),
+     (0.5, 3e38, "the update would make the latent")],  # float32: a second step overflows
+)  # fmt: skip
+def test_adam_refuses_a_bad_gradient_or_update_and_changes_nothing(bad, lr, message):
+    param = torch.ones(2, 3)
+    adam = steps.Adam(param, lr=lr)
+    adam.step(torch.full((2, 3), 0.5))
+    before = (param.clone(), adam.m.clone(), adam.v.clone(), adam.t)
+    grad = torch.full((2, 3), 0.5)
+    grad[1, 2] = bad
+    with pytest.raises(FloatingPointError, match=message):
+        adam.step(grad)
+    after = (param, adam.m, adam.v, adam.t)
+    assert all(torch.equal(a, b) for a, b in zip(before[:3], after[:3], strict=True))
+    assert before[3] == after[3]
+
+
 def test_distance_map_is_zero_at_the_reference_and_matches_sampling():
     features = smooth_random_map(size=16)
     point = torch.tensor([[20.0, 37.0]])

@@ -379,11 +379,7 @@ class DragSession:
                         features, drag.initial_features, drag.fixed_area
                     )
                 (grad,) = torch.autograd.grad(loss, [drag.free])
-                if not torch.isfinite(grad).all():
-                    raise FloatingPointError(
-                        "the gradient is NaN or infinite; the step was not applied"
-                    )
-                drag.optimizer.step(grad)
+                drag.optimizer.step(grad)  # refuses a NaN or infinite gradient or result
                 loss_value = float(loss.detach())
             drag.steps += 1
             handles = [(float(x), float(y)) for x, y in drag.handles.tolist()]

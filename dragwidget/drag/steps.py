@@ -244,8 +244,9 @@ class Adam:
 
     @torch.no_grad()
     def step(self, grad: torch.Tensor) -> None:
-        """One update. If it would make the tensor NaN or infinite (a huge step size), nothing
-        changes, the moments included, and FloatingPointError says so."""
+        """One update. If the gradient is NaN or infinite, or the update would make the tensor
+        so (a huge step size), nothing changes, the moments included, and FloatingPointError
+        says which. One finiteness check, of the result, covers both: a host sync per step."""
         beta1, beta2 = self.betas
         t = self.t + 1
         m = torch.lerp(self.m, grad, 1 - beta1)
@@ -254,6 +255,10 @@ class Adam:
         v_hat = v / (1 - beta2**t)
         updated = self.param - self.lr * m_hat / (v_hat.sqrt() + self.eps)
         if not torch.isfinite(updated).all():
+            if not torch.isfinite(grad).all():
+                raise FloatingPointError(
+                    "the gradient is NaN or infinite; the step was not applied"
+                )
             raise FloatingPointError(
                 "the update would make the latent NaN or infinite; the step was not applied "
                 "(lower the step size)"
