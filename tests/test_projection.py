@@ -11,7 +11,13 @@ from toygen import BlobGenerator
 
 from dragwidget.drag import DragSession
 from dragwidget.drag.losses import reconstruction_loss
-from dragwidget.drag.projection import image_to_tensor, learning_rate, project
+from dragwidget.drag.projection import (
+    _starting_w,
+    image_to_tensor,
+    learning_rate,
+    mean_latent,
+    project,
+)
 
 
 def test_projection_recovers_a_known_image():
@@ -46,6 +52,28 @@ def test_projection_on_a_stylegan2_lowers_the_loss_and_reports_progress(space):
         assert float(loss(G.synthesis(result.latent), target).sum()) == pytest.approx(
             result.loss, rel=1e-5
         )
+
+
+def test_the_start_is_the_best_scoring_candidate_and_w_avg_without_any():
+    G = small_stylegan2(32)
+    target = image_to_tensor(DragSession(G, seed=5).image(), torch.device("cpu"))
+    loss = reconstruction_loss("l1")
+    w_avg = mean_latent(G)
+    assert torch.equal(_starting_w(G, target, loss, 0, seed=0).flatten(), w_avg)
+
+    def score(w: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(loss(G.synthesis(w.reshape(1, 1, -1).expand(1, G.num_ws, -1)), target))
+
+    # 40 candidates scored in batches of 32: the one picked is the lowest of all, w_avg included
+    start = _starting_w(G, target, loss, 40, seed=3)
+    z = torch.randn(40, G.z_dim, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        mapped = G.mapping(z, None)[:, 0]
+    options = [w_avg, *(w_avg + 0.5 * (mapped - w_avg))]
+    scores = [score(w) for w in options]
+    assert not torch.equal(start.flatten(), w_avg)  # some sample fits seed 5 better than w_avg
+    assert math.isclose(score(start), min(scores), rel_tol=1e-5)
 
 
 def test_the_learning_rate_warms_up_and_ramps_down():

@@ -51,15 +51,20 @@ def test_tuning_lowers_the_reconstruction_error_of_a_picture(generator, face, in
     assert not any(p.requires_grad for p in generator.parameters())
 
 
-def test_locality_latents_far_from_the_pivot_change_less(generator, face, inverted):
+def test_locality_latents_far_from_the_pivot_change_less(generator, face):
     """Far latents move much less than the pivot, and less than without the regulariser.
 
     On this random-weight generator everything is entangled, so "less" is all a test can ask;
     on the trained model the benchmark's locality line measures it (seed images kept at ~29 dB).
     """
+    # Locality on random weights depends on where the pivot lands; the bounds below were set for
+    # the pivot that 8 starting guesses give (the default before 256), so the test keeps it.
+    inverted = Inversion(generator, face, steps=20, tuning_steps=40, candidates=8).run()
     far = [DragSession(generator, seed=seed).latent for seed in (123, 124, 125)]
     assert all((w - inverted.latent).norm() > 0.5 * inverted.latent.norm() for w in far)
-    without = Inversion(generator, face, steps=20, tuning_steps=40, locality_weight=0).run()
+    without = Inversion(
+        generator, face, steps=20, tuning_steps=40, locality_weight=0, candidates=8
+    ).run()
 
     def change(tuned: torch.nn.Module, latent: torch.Tensor) -> float:
         with torch.no_grad():
@@ -153,6 +158,9 @@ def test_progress_reaches_every_step_and_the_text_bar(generator, face, capsys):
     assert session.settings.step_size == 0.01 and session.seed is None
     with pytest.raises(ValueError, match="tuning_steps"):
         DragSession.from_image(generator, face, tuning_steps=-1, progress=False)
+    for bad in (-1, 1.5, True, 10**6):
+        with pytest.raises(ValueError, match="candidates must be"):
+            Inversion(generator, face, candidates=bad)
     with pytest.raises(ValueError, match="not_a_setting|unknown|setting"):
         DragSession.from_image(generator, face, not_a_setting=1, progress=False)
 

@@ -49,6 +49,7 @@ from dragwidget.drag.pictures import (
 from dragwidget.drag.projection import SPACES, image_to_tensor, mean_latent, project
 from dragwidget.drag.steps import Adam
 
+MAX_CANDIDATES = 4096  # starting guesses: each is a forward pass
 # The tuned copy must redraw the pivot within this many grey levels after rounding to fp16.
 FP16_TOLERANCE = 1
 
@@ -303,6 +304,8 @@ class Inversion:
       `locality_radius` (alpha, as a fraction of the mean distance of a mapped w from w_avg)
     - `loss`: "auto" (LPIPS when its weights are on this machine, else the default pixel loss),
       "lpips", or a pixel loss of dragwidget.drag.losses.PIXEL_LOSSES
+    - `candidates`: mapped random latents scored against the picture for projection's start
+      (the best of them and w_avg; 0: w_avg)
     - `seed` for the random starting guesses and locality samples
     """
 
@@ -321,11 +324,15 @@ class Inversion:
         locality_weight: float = 1.0,
         locality_radius: float = 1.0,
         loss: str = "auto",
+        candidates: int = 256,
         seed: int = 0,
     ) -> None:
-        for name, value, low in (("steps", steps, 1), ("tuning_steps", tuning_steps, 0)):
+        counts = (("steps", steps, 1), ("tuning_steps", tuning_steps, 0))
+        for name, value, low in (*counts, ("candidates", candidates, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, not {value!r}")
+        if candidates > MAX_CANDIDATES:
+            raise ValueError(f"candidates must be at most {MAX_CANDIDATES}, not {candidates}")
         for name, value in (("lr", lr), ("tuning_lr", tuning_lr)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, not {value!r}")
@@ -340,6 +347,7 @@ class Inversion:
         self.original = open_picture(picture)
         self.picture = fit_picture(self.original, generator.synthesis.img_size, fit, crop_position)
         self.pivot, self.steps, self.lr, self.seed = pivot, steps, float(lr), seed
+        self.candidates = candidates
         self.tuning_steps, self.tuning_lr = tuning_steps, float(tuning_lr)
         self.locality_weight, self.locality_radius = float(locality_weight), float(locality_radius)
         self._stop = threading.Event()
@@ -406,7 +414,7 @@ class Inversion:
         with torch.enable_grad(), self._stop_on_interrupt():
             projection = project(
                 self.generator, target, self.steps, space=self.pivot, lr=self.lr, loss=loss,
-                seed=self.seed, on_step=reporter("projection"),
+                candidates=self.candidates, seed=self.seed, on_step=reporter("projection"),
             )  # fmt: skip
             picture = self.picture.array()
             with torch.no_grad():
