@@ -65,7 +65,7 @@ def test_the_start_is_the_best_scoring_candidate_and_w_avg_without_any():
         with torch.no_grad():
             return float(loss(G.synthesis(w.reshape(1, 1, -1).expand(1, G.num_ws, -1)), target))
 
-    # 40 candidates scored in batches of 32: the one picked is the lowest of all, w_avg included
+    # 40 candidates scored in one batch: the one picked is the lowest of all, w_avg included
     start = _starting_w(G, target, loss, 40, seed=3)
     z = torch.randn(40, G.z_dim, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():

@@ -126,7 +126,7 @@ def _starting_w(
     seed: int,
 ) -> torch.Tensor:
     """[1, 1, w_dim]: w_avg, or a mapped random w (truncated halfway) that matches better."""
-    batch = 32
+    batch = max(1, 32 * 128 * 128 // (target.shape[-2] * target.shape[-1]))  # 32 at 128 px
     device = target.device
     w_avg = mean_latent(generator).to(device)
     options = w_avg[None]
