@@ -92,6 +92,18 @@ def test_cached_vgg_weights_make_auto_lpips(random_vgg_cache):
     assert (bare(a, b) > tap0).all()  # the other four taps add to the first
     bigger = torch.nn.functional.interpolate(a, scale_factor=8)  # 320 px: compared at 160 px
     assert torch.isfinite(loss(bigger, bigger.flip(-1))).all()
+    # A batch of images against one target (projection scores its starting guesses so)
+    one = b[:1]
+    each = torch.cat([loss(a[i : i + 1], one) for i in range(2)])
+    assert torch.allclose(loss(a, one), each, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(PIXEL_LOSSES))
+def test_pixel_losses_compare_a_batch_with_one_target(name):
+    a, b = images()
+    loss = reconstruction_loss(name)
+    each = torch.cat([loss(a[i : i + 1], b[:1]) for i in range(2)])
+    assert torch.allclose(loss(a, b[:1]), each, rtol=1e-5)
 
 
 def test_the_lpips_path_runs_an_inversion_with_random_weights(random_vgg_cache):

@@ -177,11 +177,12 @@ class PerceptualLoss(nn.Module):
         mse = (image - target).square().mean(dim=(1, 2, 3))
         while max(image.shape[-2:]) > PERCEPTUAL_MAX_SIZE:
             image, target = F.avg_pool2d(image, 2), F.avg_pool2d(target, 2)
+        count = image.shape[0]  # a target of batch 1 is compared with every image
         both = (torch.cat([image, target]) - self.shift) / self.scale
-        distance = image.new_zeros(image.shape[0])
+        distance = image.new_zeros(count)
         for i, features in enumerate(self.vgg(both)):
             unit = features / (features.square().sum(dim=1, keepdim=True).sqrt() + 1e-10)
-            a, b = unit.chunk(2)
+            a, b = unit[:count], unit[count:]
             weighted = ((a - b).square() * getattr(self, f"linear{i}")).sum(dim=1)
             distance = distance + weighted.mean(dim=(1, 2))
         return distance + self.mse_weight * mse
