@@ -93,9 +93,9 @@ def test_cached_vgg_weights_make_auto_lpips(random_vgg_cache):
     bigger = torch.nn.functional.interpolate(a, scale_factor=8)  # 320 px: compared at 160 px
     assert torch.isfinite(loss(bigger, bigger.flip(-1))).all()
     # A batch of images against one target (projection scores its starting guesses so)
-    one = b[:1]
-    each = torch.cat([loss(a[i : i + 1], one) for i in range(2)])
-    assert torch.allclose(loss(a, one), each, rtol=1e-5)
+    batch, one = torch.cat([a, b, a]), b[:1]
+    each = torch.cat([loss(x[None], one) for x in batch])
+    assert torch.allclose(loss(batch, one), each, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", list(PIXEL_LOSSES))
