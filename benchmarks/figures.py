@@ -152,19 +152,15 @@ def semantic_drags(out: Path, scale: int = 2, generator: str | None = None) -> N
         result = session.run(max_steps=SEMANTIC_STEPS)
         after = session.image()
         moved = detect(after)
-        for landmark, dx, dy in moves:
+        asked = [
+            (m[0], f"asked ({m[1]:+d}, {m[2]:+d}) px,", f"; {result.steps} steps") for m in moves
+        ]
+        for landmark, request, end in asked + [(m, "no point,", "") for m in watched]:
             k = LANDMARK_NAMES.index(landmark)
             shift = moved[k] - found[k]
             lines.append(
-                f"{name:15} {landmark:17} asked ({dx:+d}, {dy:+d}) px, detector saw "
-                f"({shift[0]:+.1f}, {shift[1]:+.1f}) px; {result.steps} steps"
-            )
-        for landmark in watched:
-            k = LANDMARK_NAMES.index(landmark)
-            shift = moved[k] - found[k]
-            lines.append(
-                f"{name:15} {landmark:17} no point,           detector saw "
-                f"({shift[0]:+.1f}, {shift[1]:+.1f}) px"
+                f"{name:15} {landmark:17} {request:18} detector saw "
+                f"({shift[0]:+.1f}, {shift[1]:+.1f}) px{end}"
             )
         for col, (image, points) in enumerate([(before, pairs), (after, session.points)]):
             big = Image.fromarray(image).resize((size, size), Image.LANCZOS)

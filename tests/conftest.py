@@ -1,15 +1,18 @@
-"""Shared test helpers: the ../shared reference files and small generators."""
+"""Shared test helpers: the ../shared reference files, small generators, benchmark modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
 
 TESTS = Path(__file__).resolve().parent
 SHARED = TESTS.parents[1] / "shared"
+BENCHMARKS = TESTS.parent / "benchmarks"
 sys.path.insert(0, str(TESTS))  # for `toygen`
 
 
@@ -19,6 +22,16 @@ def reference_file(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: reference data lives in ../shared beside the checkout")
     return path
+
+
+def load_benchmark(path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A benchmarks/ script imported as a module (its imports run, not its main())."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"benchmark_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
 
 
 def small_stylegan2(resolution: int = 64, seed: int = 0, **synthesis_kwargs) -> torch.nn.Module:

@@ -4,30 +4,19 @@ The official code itself is not needed: the rule only reads where the official's
 each handle.
 """
 
-import importlib.util
-import sys
 import types
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import BENCHMARKS, load_benchmark
 from toygen import BlobGenerator
 
 from dragwidget.drag import DragSession
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
 
 @pytest.fixture
 def vs_official(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_vs_official", BENCHMARKS / "vs_official.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark(BENCHMARKS / "vs_official.py", monkeypatch)
 
 
 def started_drag(generator) -> DragSession:
