@@ -194,8 +194,8 @@ def tune(
     finally:
         for p in parameters:
             p.requires_grad_(False)
-    tuning = _stored_tuning(base, dict(zip(names, best, strict=True)), pivot)
-    return Tuned(tuning._apply(base), tuning, best_loss, done, stopped)
+    tuning, generator = _stored_tuning(base, dict(zip(names, best, strict=True)), pivot)
+    return Tuned(generator, tuning, best_loss, done, stopped)
 
 
 def _typical_distance(base: torch.nn.Module, w_avg: torch.Tensor, random: torch.Generator) -> float:
@@ -221,8 +221,9 @@ def _locality_sample(
 @torch.no_grad()
 def _stored_tuning(
     base: torch.nn.Module, weights: dict[str, torch.Tensor], pivot: torch.Tensor
-) -> SynthesisTuning:
-    """The tuning as stored: fp16 differences if they redraw the pivot within FP16_TOLERANCE."""
+) -> tuple[SynthesisTuning, torch.nn.Module]:
+    """The tuning as stored, fp16 differences if they redraw the pivot within FP16_TOLERANCE,
+    and the copy of `base` that draws with it (one copy fewer than applying it again)."""
     originals = dict(base.synthesis.named_parameters())
     delta = {
         name: (value.float() - originals[name].float())
@@ -232,13 +233,15 @@ def _stored_tuning(
     fingerprint = synthesis_fingerprint(base)
     exact = SynthesisTuning(delta, fingerprint)
     half = SynthesisTuning({k: v.half() for k, v in delta.items()}, fingerprint)
+    exact_generator = exact._apply(base)
     if all(torch.isfinite(v).all() for v in half.delta.values()):
-        full_image = image_to_uint8(exact._apply(base).synthesis(pivot, noise_mode="const"))
-        half_image = image_to_uint8(half._apply(base).synthesis(pivot, noise_mode="const"))
+        half_generator = half._apply(base)
+        full_image = image_to_uint8(exact_generator.synthesis(pivot, noise_mode="const"))
+        half_image = image_to_uint8(half_generator.synthesis(pivot, noise_mode="const"))
         difference = np.abs(full_image.astype(int) - half_image.astype(int)).max()
         if difference <= FP16_TOLERANCE:
-            return half
-    return exact
+            return half, half_generator
+    return exact, exact_generator
 
 
 def split_inversion_options(options: dict) -> tuple[dict, dict]:
