@@ -96,3 +96,6 @@ def test_pictures_of_any_size_and_mode_are_accepted_and_junk_is_named():
         project(BlobGenerator(32), torch.zeros(1, 3, 32, 32), steps=0)
     with pytest.raises(ValueError, match="space"):
         project(BlobGenerator(32), torch.zeros(1, 3, 32, 32), space="z")
+    for bad in (-1, 2.5, True, 10**6):
+        with pytest.raises(ValueError, match="candidates must be"):
+            project(BlobGenerator(32), torch.zeros(1, 3, 32, 32), candidates=bad)

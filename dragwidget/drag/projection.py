@@ -23,6 +23,7 @@ from dragwidget.drag.losses import reconstruction_loss
 from dragwidget.drag.steps import Adam
 
 SPACES = ("w", "w+")
+MAX_CANDIDATES = 4096  # starting guesses: each is a forward pass
 # Called after each step with the loss and the image it was computed on; True asks to stop.
 StepReport = Callable[[float, torch.Tensor], bool]
 
@@ -52,6 +53,14 @@ def mean_latent(generator: torch.nn.Module, samples: int = 1000) -> torch.Tensor
         return generator.mapping(*_with_label(generator, z.to(device)))[:, 0].float().mean(dim=0)
 
 
+def check_candidates(candidates: int) -> None:
+    """ValueError unless `candidates`, the starting guesses, is an integer 0..MAX_CANDIDATES."""
+    if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates < 0:
+        raise ValueError(f"candidates must be an integer >= 0, not {candidates!r}")
+    if candidates > MAX_CANDIDATES:
+        raise ValueError(f"candidates must be at most {MAX_CANDIDATES}, not {candidates}")
+
+
 def learning_rate(base: float, t: float) -> float:
     """StyleGAN2 projector's schedule at progress t in [0, 1]: 5% warm-up, 25% cosine ramp-down."""
     ramp = min(1.0, (1.0 - t) / 0.25)
@@ -75,6 +84,7 @@ def project(
         raise ValueError(f"steps must be a positive integer, not {steps!r}")
     if space not in SPACES:
         raise ValueError(f"space must be 'w' or 'w+', not {space!r}")
+    check_candidates(candidates)
     loss = loss or reconstruction_loss("auto")
     num_ws = generator.num_ws
     start = _starting_w(generator, target, loss, candidates, seed)

@@ -46,10 +46,15 @@ from dragwidget.drag.pictures import (
     open_picture,
     psnr,
 )
-from dragwidget.drag.projection import SPACES, image_to_tensor, mean_latent, project
+from dragwidget.drag.projection import (
+    SPACES,
+    check_candidates,
+    image_to_tensor,
+    mean_latent,
+    project,
+)
 from dragwidget.drag.steps import Adam
 
-MAX_CANDIDATES = 4096  # starting guesses: each is a forward pass
 # The tuned copy must redraw the pivot within this many grey levels after rounding to fp16.
 FP16_TOLERANCE = 1
 
@@ -330,12 +335,10 @@ class Inversion:
         candidates: int = 256,
         seed: int = 0,
     ) -> None:
-        counts = (("steps", steps, 1), ("tuning_steps", tuning_steps, 0))
-        for name, value, low in (*counts, ("candidates", candidates, 0)):
+        for name, value, low in (("steps", steps, 1), ("tuning_steps", tuning_steps, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, not {value!r}")
-        if candidates > MAX_CANDIDATES:
-            raise ValueError(f"candidates must be at most {MAX_CANDIDATES}, not {candidates}")
+        check_candidates(candidates)
         for name, value in (("lr", lr), ("tuning_lr", tuning_lr)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, not {value!r}")
