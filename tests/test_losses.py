@@ -18,6 +18,7 @@ from dragwidget.drag.losses import (
     PIXEL_LOSSES,
     PerceptualLoss,
     VGG16Features,
+    layout_distance,
     reconstruction_loss,
     ssim,
 )
@@ -35,6 +36,31 @@ def test_ssim_is_one_for_equal_images_and_falls_with_noise():
     assert torch.allclose(ssim(a, a), torch.ones(2), atol=1e-5)
     assert (ssim(a, b) < 0.9).all()
     assert ssim(a[:, :, :6, :6], b[:, :, :6, :6]).shape == (2,)  # window shrinks to the image
+
+
+def square(at: int, size: int = 64, side: int = 8) -> torch.Tensor:
+    """A dark square on a light ground, its corner at (at, at)."""
+    image = torch.ones(1, 3, size, size)
+    image[..., at : at + side, at : at + side] = -1
+    return image
+
+
+def test_layout_distance_grows_with_how_far_a_feature_is_off():
+    """Pixel by pixel, a square 4 px off is as wrong as one 24 px off; the layout distance grows."""
+    target, near, far = square(20, side=4), square(24, side=4), square(44, side=4)
+    assert float((near - target).abs().mean()) == float((far - target).abs().mean())
+    assert float(layout_distance(target, target)) == 0
+    assert 0 < float(layout_distance(near, target)) < 0.7 * float(layout_distance(far, target))
+    batch = torch.cat([near, far])
+    assert torch.allclose(layout_distance(batch, target), torch.cat([
+        layout_distance(near, target), layout_distance(far, target)]))  # fmt: skip
+
+
+def test_layout_distance_means_the_same_at_any_size():
+    """Pictures above LAYOUT_SIZE are compared at that size, so the blur covers the same share."""
+    small = float(layout_distance(square(20, 128, 16), square(26, 128, 16)))
+    large = float(layout_distance(square(40, 256, 32), square(52, 256, 32)))
+    assert large == pytest.approx(small, rel=0.1)
 
 
 @pytest.mark.parametrize("name", list(PIXEL_LOSSES))

@@ -52,30 +52,37 @@ def test_tuning_lowers_the_reconstruction_error_of_a_picture(generator, face, in
 
 
 def test_locality_latents_far_from_the_pivot_change_less(generator, face):
-    """Far latents move much less than the pivot, and less than without the regulariser.
+    """Far latents move much less than the pivot, and the less the stronger the regulariser.
 
     On this random-weight generator everything is entangled, so "less" is all a test can ask;
-    on the trained model the benchmark's locality line measures it (seed images kept at ~29 dB).
+    on the trained model the benchmark's locality line measures it (seed images kept at ~33 dB
+    with the default lambda_R = 0.1).
     """
+
     # Locality on random weights depends on where the pivot lands; the bounds below were set for
     # the pivot that 8 starting guesses give (the default before 256), so the test keeps it.
-    inverted = Inversion(generator, face, steps=20, tuning_steps=40, candidates=8).run()
+    def invert(**options) -> Inversion:
+        return Inversion(generator, face, steps=20, tuning_steps=40, candidates=8, **options).run()
+
+    results = {
+        "strong": invert(locality_weight=1),
+        "default": invert(),
+        "without": invert(locality_weight=0),
+    }
+    strong = results["strong"]
     far = [DragSession(generator, seed=seed).latent for seed in (123, 124, 125)]
-    assert all((w - inverted.latent).norm() > 0.5 * inverted.latent.norm() for w in far)
-    without = Inversion(
-        generator, face, steps=20, tuning_steps=40, locality_weight=0, candidates=8
-    ).run()
+    assert all((w - strong.latent).norm() > 0.5 * strong.latent.norm() for w in far)
 
     def change(tuned: torch.nn.Module, latent: torch.Tensor) -> float:
         with torch.no_grad():
             before = image_to_uint8(generator.synthesis(latent))
             return mean_error(image_to_uint8(tuned.synthesis(latent)), before)
 
-    pivot = change(inverted.generator, inverted.latent)  # what tuning is for
-    kept = np.mean([change(inverted.generator, w) for w in far])
-    drifted = np.mean([change(without.generator, w) for w in far])
-    assert kept < 0.85 * drifted
-    assert kept < 0.6 * pivot
+    pivot = change(strong.generator, strong.latent)  # what tuning is for
+    kept = {name: np.mean([change(r.generator, w) for w in far]) for name, r in results.items()}
+    assert kept["strong"] < kept["default"] < kept["without"]
+    assert kept["strong"] < 0.85 * kept["without"]
+    assert kept["strong"] < 0.6 * pivot
 
 
 def test_the_tuning_is_stored_compactly_and_reapplied_exactly(generator, inverted):
