@@ -51,9 +51,8 @@ def test_layout_distance_grows_with_how_far_a_feature_is_off():
     assert float((near - target).abs().mean()) == float((far - target).abs().mean())
     assert float(layout_distance(target, target)) == 0
     assert 0 < float(layout_distance(near, target)) < 0.7 * float(layout_distance(far, target))
-    batch = torch.cat([near, far])
-    assert torch.allclose(layout_distance(batch, target), torch.cat([
-        layout_distance(near, target), layout_distance(far, target)]))  # fmt: skip
+    one_by_one = torch.cat([layout_distance(near, target), layout_distance(far, target)])
+    assert torch.allclose(layout_distance(torch.cat([near, far]), target), one_by_one)
 
 
 def test_layout_distance_means_the_same_at_any_size():

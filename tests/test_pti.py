@@ -13,11 +13,17 @@ from conftest import small_stylegan2
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from dragwidget.checkpoints import load_generator
 from dragwidget.datasets.faces import render_face
 from dragwidget.drag import DragSession
 from dragwidget.drag.pictures import image_to_uint8
 from dragwidget.drag.projection import image_to_tensor
-from dragwidget.drag.pti import Inversion, SynthesisTuning, synthesis_fingerprint
+from dragwidget.drag.pti import (
+    Inversion,
+    InversionResult,
+    SynthesisTuning,
+    synthesis_fingerprint,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,38 +57,36 @@ def test_tuning_lowers_the_reconstruction_error_of_a_picture(generator, face, in
     assert not any(p.requires_grad for p in generator.parameters())
 
 
-def test_locality_latents_far_from_the_pivot_change_less(generator, face):
+def test_locality_latents_far_from_the_pivot_change_less():
     """Far latents move much less than the pivot, and the less the stronger the regulariser.
 
-    On this random-weight generator everything is entangled, so "less" is all a test can ask;
-    on the trained model the benchmark's locality line measures it (seed images kept at ~33 dB
-    with the default lambda_R = 0.1).
+    On the shipped model: on random weights everything is entangled, and which weight keeps far
+    images best came out differently with 1 and 2 torch threads. A short tuning from w_avg (no
+    starting guesses, so the pivot does not depend on their scoring); the benchmark's locality
+    line measures the whole inversion (seed images kept at ~33 dB with the default lambda_R 0.1).
     """
+    generator = load_generator()
+    face = render_face(90_000, generator.img_resolution)[0]
 
-    # Locality on random weights depends on where the pivot lands; the bounds below were set for
-    # the pivot that 8 starting guesses give (the default before 256), so the test keeps it.
-    def invert(**options) -> Inversion:
-        return Inversion(generator, face, steps=20, tuning_steps=40, candidates=8, **options).run()
+    def invert(weight: float) -> InversionResult:
+        return Inversion(
+            generator, face, steps=10, tuning_steps=30, candidates=0, locality_weight=weight
+        ).run()
 
-    results = {
-        "strong": invert(locality_weight=1),
-        "default": invert(),
-        "without": invert(locality_weight=0),
-    }
-    strong = results["strong"]
-    far = [DragSession(generator, seed=seed).latent for seed in (123, 124, 125)]
-    assert all((w - strong.latent).norm() > 0.5 * strong.latent.norm() for w in far)
+    results = {weight: invert(weight) for weight in (1.0, 0.1, 0.0)}
+    far = [DragSession(generator, seed=seed).latent for seed in (0, 1, 2)]
+    pivot = results[1.0].latent
+    assert all((w - pivot).norm() > 0.5 * pivot.norm() for w in far)
 
     def change(tuned: torch.nn.Module, latent: torch.Tensor) -> float:
         with torch.no_grad():
             before = image_to_uint8(generator.synthesis(latent))
             return mean_error(image_to_uint8(tuned.synthesis(latent)), before)
 
-    pivot = change(strong.generator, strong.latent)  # what tuning is for
-    kept = {name: np.mean([change(r.generator, w) for w in far]) for name, r in results.items()}
-    assert kept["strong"] < kept["default"] < kept["without"]
-    assert kept["strong"] < 0.85 * kept["without"]
-    assert kept["strong"] < 0.6 * pivot
+    kept = {weight: np.mean([change(r.generator, w) for w in far]) for weight, r in results.items()}
+    assert kept[1.0] < kept[0.1] < kept[0.0]
+    assert kept[1.0] < 0.5 * kept[0.0]
+    assert kept[1.0] < 0.6 * change(results[1.0].generator, pivot)  # the pivot is what tuning moves
 
 
 def test_the_tuning_is_stored_compactly_and_reapplied_exactly(generator, inverted):
