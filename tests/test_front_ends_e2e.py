@@ -169,13 +169,17 @@ def test_click_paint_drag_stop_undo(front_end: str, tmp_path: Path) -> None:
         assert stopped["blob"][0] - bx > 3  # and the blob moved with it
 
         # Undo: the session and the canvas are back at the start
-        wait_for(lambda: front.button("Start").is_enabled(), what="Start to be enabled")
+        wait_for(lambda: front.button("Undo").is_enabled(), what="Undo to be enabled")
         click_center(page, front.button("Undo"))
+        # The drag's thread may still be writing a state it began before the undo: wait for
+        # the kernel's own state after it, whose image must be the start's.
         undone = wait_for(
-            lambda: state(root, undone=lambda s: s["history"] == 0 and not s["running"]),
-            what="undo",
+            lambda: state(
+                root, undone=lambda s: s["history"] == 0 and s["image"] == start["image"]
+            ),
+            what="the undo to bring back the start image",
         )
-        assert undone["image"] == start["image"]
+        assert not undone["running"] and undone["points"] == s["points"]
         wait_for(lambda: canvas_pixels(page) == before, what="the canvas to show the start")
         page.screenshot(path=str(SCREENSHOT.with_name(f"dw_{front_end}.png")))
 

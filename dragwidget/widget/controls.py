@@ -188,6 +188,8 @@ class ControlPanel(w.VBox):
 
     def _on_running(self, change: dict) -> None:
         running = change["new"]
+        if not running:
+            self.refresh()  # Undo is ready by the time Start is: a quick click never meets it off
         self.start_button.disabled = running
         self.stop_button.disabled = not running
         self.stop_button.button_style = "danger" if running else ""

@@ -389,8 +389,7 @@ class DragWidget(ipywidgets.HBox):
                 f"{result.projection_psnr:.1f} dB) in {result.seconds:.0f} s"
             )
             self.controls.progress.value = min(result.steps, self.controls.progress.max)
-        self.canvas.running = False
-        self.controls.refresh()
+        self.canvas.running = False  # the controls refresh themselves on it
 
     # ----- dragging ------------------------------------------------------------------------------
 
@@ -724,8 +723,7 @@ class DragWidget(ipywidgets.HBox):
             self._set_status(_join(how, f"mean distance {mean:.1f} px", self._fixed_handles()))
         if result is not None:
             self.controls.progress.value = min(result.steps, self.controls.progress.max)
-        self.canvas.running = False
-        self.controls.refresh()
+        self.canvas.running = False  # the controls refresh themselves on it
 
     # ----- helpers -------------------------------------------------------------------------------
 
