@@ -118,7 +118,7 @@ def measure(name: str, feature_layer: str | None, repeats: int, generator_path=N
     config = CONFIGS[name]
     device = config["device"]
     G = build(config, generator_path)
-    session = DragSession(G, seed=0, feature_layer=feature_layer)
+    session = DragSession(G, seed=0, feature_layer=feature_layer, method="draggan")
     layer = session.resolved_settings().feature_layer
     far_points(session)
     session.step()

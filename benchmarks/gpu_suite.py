@@ -85,7 +85,7 @@ def precision(out: Path, steps: int, reps: int, device: str, config: str) -> dic
     points = [((0.3 * h, 0.4 * h), (0.5 * h, 0.45 * h)), ((0.6 * h, 0.5 * h), (0.45 * h, 0.3 * h))]
 
     def session(G):
-        s = DragSession(G, latent=ws)
+        s = DragSession(G, latent=ws, method="draggan")
         for handle, target in points:
             s.add_point(handle, target)
         return s

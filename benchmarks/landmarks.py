@@ -47,6 +47,9 @@ VARIANTS.update(
     {
         "draggan w+ / L2": {"method": "draggan", "latent_space": "w+", "tracking": "l2"},
         "draggan w / L1": {"method": "draggan", "latent_space": "w", "tracking": "l1"},
+        # what PatchDrag's step size does, apart from its tracking
+        "draggan step 5e-3": {"method": "draggan", "step_size": 5e-3},
+        "patchdrag step 2e-3": {"method": "patchdrag", "step_size": 2e-3},
     }
 )
 

@@ -215,7 +215,9 @@ def far_points(h: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
 
 
 def our_session(G, ws, block: str | None, points, targets, **settings) -> DragSession:
-    session = DragSession(G, latent=ws, step_size=LEARNING_RATE, feature_layer=block, **settings)
+    session = DragSession(
+        G, latent=ws, step_size=LEARNING_RATE, feature_layer=block, method="draggan", **settings
+    )
     for handle, target in zip(points, targets, strict=True):
         session.add_point(handle, target)
     return session

@@ -15,15 +15,18 @@ import torch
 from toygen import BlobGenerator
 
 from dragwidget.drag import DragSession, steps
-from dragwidget.drag.methods import METHODS, DragGAN, FreeDrag, StableDrag, create_method
-from dragwidget.drag.methods.base import disc_patches
-from dragwidget.drag.methods.freedrag import line_search, template_update_weight
-from dragwidget.drag.methods.stabledrag import (
-    confidence_anchor,
-    fit_filters,
-    refine_peak,
-    trust,
+from dragwidget.drag.methods import (
+    METHODS,
+    DragGAN,
+    FreeDrag,
+    PatchDrag,
+    StableDrag,
+    create_method,
 )
+from dragwidget.drag.methods.base import disc_patches, refine_peak
+from dragwidget.drag.methods.freedrag import line_search, template_update_weight
+from dragwidget.drag.methods.patchdrag import block_distances
+from dragwidget.drag.methods.stabledrag import confidence_anchor, fit_filters, trust
 
 SIZE = 64
 IMG = (SIZE, SIZE)
@@ -275,6 +278,66 @@ def test_a_confident_tracker_pulls_like_draggan_and_an_unsure_one_toward_the_fir
     )
     assert torch.allclose(stable.motion_loss(changed, handles, active), unsure)
     assert not torch.allclose(unsure, paper.motion_loss(changed, handles, active))
+
+
+# ----- PatchDrag ---------------------------------------------------------------------------------
+
+
+def test_block_distances_are_each_blocks_squared_distance_to_its_own_template():
+    torch.manual_seed(0)
+    region, template = torch.randn(2, 3, 7, 7), torch.randn(2, 3, 3, 3)
+    distances = block_distances(region, template)
+    assert distances.shape == (2, 5, 5)
+    for n in range(2):
+        for y in range(5):
+            for x in range(5):
+                block = region[n, :, y : y + 3, x : x + 3]
+                expected = (block - template[n]).square().sum()
+                assert float(distances[n, y, x]) == pytest.approx(float(expected), rel=1e-4)
+
+
+@pytest.mark.parametrize("shift", [(2.0, 0.0), (-1.0, 2.0), (0.5, 0.0), (1.25, -0.5)])
+def test_block_matching_finds_a_known_motion_to_a_fraction_of_a_pixel(shift):
+    method, handles = make(PatchDrag, (30.0, 32.0), (40.0, 32.0))
+    found = method.track(blob_features((30.0 + shift[0], 32.0 + shift[1])), handles)
+    assert torch.allclose(found, handles + torch.tensor(shift), atol=0.2)
+
+
+def bar_features(right_end: float) -> torch.Tensor:
+    """A horizontal bar along y = 32 that ends at x = `right_end`: an edge whose points look
+    alike, the aperture problem in one picture."""
+    ys, xs = torch.meshgrid(torch.arange(float(SIZE)), torch.arange(float(SIZE)), indexing="ij")
+    along = torch.sigmoid(8.0 * (right_end - xs)) * torch.sigmoid(8.0 * (xs - 8.0))
+    across = torch.exp(-((ys - 32.0) ** 2) / 8.0)
+    return torch.stack([along * across, 0.5 * along * across])[None]
+
+
+def test_a_block_does_not_slide_along_an_edge_where_a_point_does():
+    """The bar moves 2 px right. The handle, 3 px from its end, has a twin at every point of the
+    bar: DragGAN's search takes one of them; the block, which reaches the end, finds the
+    handle's own place."""
+    start, moved = bar_features(45.0), bar_features(47.0)
+    handles = torch.tensor([[42.0, 32.0]])
+    targets = torch.tensor([[52.0, 32.0]])
+    truth = torch.tensor([[44.0, 32.0]])
+    block = PatchDrag(start, handles, targets, IMG, 1.0, 3, "l2").track(moved, handles)
+    point = DragGAN(start, handles, targets, IMG, 1.0, 3, "l2").track(moved, handles)
+    assert torch.allclose(block, truth, atol=0.25)
+    assert float((point - truth).norm()) > 1.0
+
+
+def test_patchdrag_takes_longer_steps_and_stops_closer_than_draggan_unless_told():
+    session = DragSession(G, seed=0, method="patchdrag")
+    session.add_point((30, 32), (40, 32))
+    resolved = session.resolved_settings()
+    assert resolved.stop_distance == PatchDrag.stop_distances[0] < 1.0
+    assert resolved.step_size == PatchDrag.step_size > 2e-3
+    session.update_settings(method="draggan")
+    assert session.resolved_settings().stop_distance == 1.0
+    assert session.resolved_settings().step_size == 2e-3  # the paper's
+    session.update_settings(stop_distance=0.25, step_size=1e-3, method="patchdrag")
+    resolved = session.resolved_settings()
+    assert (resolved.stop_distance, resolved.step_size) == (0.25, 1e-3)
 
 
 def test_methods_track_without_touching_the_features():

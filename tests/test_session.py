@@ -10,6 +10,7 @@ from conftest import small_stylegan2
 from toygen import BlobGenerator
 
 from dragwidget.drag import DragBusyError, DragSession
+from dragwidget.drag.methods import METHODS
 
 
 def blob_session(**settings):
@@ -103,7 +104,7 @@ def test_step_image_draws_the_last_steps_frame_on_demand(kind):
         session.step_image()
 
 
-@pytest.mark.parametrize("method", ["draggan", "freedrag", "stabledrag"])
+@pytest.mark.parametrize("method", sorted(METHODS))
 def test_computing_the_features_near_the_handles_only_changes_nothing(method):
     # After the first step, a step computes the feature block only where its method reads it.
     import copy
@@ -120,11 +121,12 @@ def test_computing_the_features_near_the_handles_only_changes_nothing(method):
         session.add_point((28, 18), (30, 8))
     for _ in range(12):
         records = [session.step(render=True) for session in sessions]
-        # Sub-pixel trackers (StableDrag's peak refinement) see the float noise of another sum.
+        # Sub-pixel trackers (StableDrag's and PatchDrag's peak refinement) see the float noise
+        # of another sum, and pass it on to the loss read at the handles (1.6e-4 by step 12).
         assert np.allclose(records[0].handles, records[1].handles, rtol=0, atol=1e-4)
         difference = records[0].image.astype(int) - records[1].image  # rounding, at most
         assert np.abs(difference).max() <= 1 and records[0].loss == pytest.approx(
-            records[1].loss, rel=1e-4
+            records[1].loss, rel=1e-3
         )
     assert len(windows) == 11 and all(w != (0, 64, 0, 64) for w in windows)
     assert torch.allclose(sessions[0].latent, sessions[1].latent, atol=1e-5)
@@ -260,7 +262,8 @@ def test_bad_settings_and_empty_drags_are_refused(stylegan2_64):
     ]:
         with pytest.raises(ValueError, match=message):
             session.update_settings(**change)
-    assert session.settings.step_size == 2e-3
+    assert session.settings.step_size is None  # unchanged: still the method's own
+    assert session.resolved_settings().step_size == METHODS[session.settings.method].step_size
     with pytest.raises(ValueError, match="add at least one handle/target pair"):
         session.step()
     with pytest.raises(ValueError, match="add at least one handle/target pair"):

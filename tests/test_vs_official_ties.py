@@ -20,7 +20,7 @@ def vs_official(monkeypatch):
 
 
 def started_drag(generator) -> DragSession:
-    session = DragSession(generator, seed=1, step_size=0.02, tracking="l2")
+    session = DragSession(generator, seed=1, step_size=0.02, tracking="l2", method="draggan")
     session.add_point((32, 32), (44, 32))
     session.step()  # the first step makes the tracker
     return session

@@ -17,6 +17,7 @@ from recording_comm import recording_comm, send_msg, set_from_front  # noqa: F40
 from toygen import BlobGenerator
 
 from dragwidget.drag import DragBusyError
+from dragwidget.drag.methods import METHODS, PatchDrag
 from dragwidget.widget import DragWidget
 from dragwidget.widget.frames import FrameStream
 
@@ -495,7 +496,23 @@ def test_method_selector_reaches_the_session(w):
     assert w.controls.method.value == "stabledrag"
 
 
-@pytest.mark.parametrize("method", ["draggan", "freedrag", "stabledrag"])
+def test_the_step_size_slider_shows_the_methods_own_until_a_person_sets_one():
+    widget = DragWidget(BlobGenerator(64), seed=1, method="draggan")
+    try:
+        assert widget.session.settings.step_size is None
+        assert widget.controls.step_size.value == pytest.approx(2e-3)
+        widget.controls.method.value = "patchdrag"
+        assert widget.controls.step_size.value == pytest.approx(PatchDrag.step_size)
+        assert widget.session.settings.step_size is None  # showing it did not set it
+        set_from_front(widget.controls.step_size, value=10**-2.0)
+        widget.controls.method.value = "draggan"
+        assert widget.session.settings.step_size == pytest.approx(0.01)
+        assert widget.controls.step_size.value == pytest.approx(0.01)
+    finally:
+        widget.close()
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_streams_the_tracked_path(w, method):
     w.controls.method.value = method
 

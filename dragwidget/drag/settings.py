@@ -22,7 +22,7 @@ MAX_RADIUS = 64
 class DragSettings:
     """None means "scaled to the model": see `resolve`."""
 
-    step_size: float = 2e-3
+    step_size: float | None = None  # the method's own (DragGAN: the paper's 2e-3)
     latent_space: str = "w+"
     free_layers: int = 6  # the first k layer latents are optimized; the rest stay
     r1: float | None = None
@@ -32,7 +32,7 @@ class DragSettings:
     feature_layer: str | None = None
     stop_distance: float | None = None
     max_steps: int = 300
-    method: str = "draggan"  # how handles are tracked and pulled: see dragwidget.drag.methods
+    method: str = "patchdrag"  # how handles are tracked and pulled: see dragwidget.drag.methods
 
     def replace(self, **changes: object) -> DragSettings:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -45,7 +45,8 @@ class DragSettings:
 
     def validate(self, num_ws: int, feature_layers: list[str]) -> None:
         """Raise ValueError naming the first bad field and its accepted range."""
-        _positive("step_size", self.step_size)
+        if self.step_size is not None:
+            _positive("step_size", self.step_size)
         if self.latent_space not in ("w", "w+"):
             found = short_repr(self.latent_space)
             raise ValueError(f"latent_space must be 'w' or 'w+', not {found}")
@@ -104,18 +105,22 @@ def resolve(
     default_feature_layer: str,
     num_points: int,
 ) -> ResolvedSettings:
-    """Scale the paper's 512-px radii to this model; stop within 1 px (<= 5 points) or 2 px.
+    """Scale the paper's 512-px radii to this model; the step size and where to stop are the
+    method's unless set (DragGAN: 2e-3, and within 1 px for up to 5 points, else 2 px).
 
     free_layers beyond the model's num_ws means all layers.
     """
     scale = resolution / REFERENCE_RESOLUTION
     r1 = settings.r1 if settings.r1 is not None else max(1.0, round(PAPER_R1 * scale))
     r2 = settings.r2 if settings.r2 is not None else max(2, round(PAPER_R2 * scale))
+    method = METHODS[settings.method]
+    step_size = settings.step_size if settings.step_size is not None else method.step_size
     stop = settings.stop_distance
     if stop is None:
-        stop = 1.0 if num_points <= 5 else 2.0
+        few, many = method.stop_distances
+        stop = few if num_points <= 5 else many
     return ResolvedSettings(
-        step_size=settings.step_size,
+        step_size=step_size,
         latent_space=settings.latent_space,
         free_layers=min(settings.free_layers, num_ws),
         r1=float(r1),

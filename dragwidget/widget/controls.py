@@ -24,6 +24,7 @@ _METHOD_LABELS = {
     "draggan": "DragGAN (the paper)",
     "freedrag": "FreeDrag (template, line search)",
     "stabledrag": "StableDrag (learned tracker)",
+    "patchdrag": "PatchDrag (block matching)",
 }
 
 
@@ -171,7 +172,7 @@ class ControlPanel(w.VBox):
         with self._quiet():
             self.seed.value = "" if session.seed is None else str(session.seed)
             self.latent_space.value = settings.latent_space
-            self.step_size.value = settings.step_size
+            self.step_size.value = resolved.step_size
             self.mask_weight.value = f"{settings.mask_weight:g}"
             self.max_steps.value = str(settings.max_steps)
             self.free_layers.value = str(resolved.free_layers)
@@ -205,7 +206,7 @@ class ControlPanel(w.VBox):
     def _on_step_size(self, change: dict) -> None:
         # The slider's front end snaps the value to its grid (10 ** (k / 10)) when it draws it, and
         # sends that back: a value within half a grid step of the one in force is not a new one.
-        in_force = self._widget.session.settings.step_size
+        in_force = self._widget.session.resolved_settings().step_size
         if abs(math.log10(change["new"] / in_force)) <= self.step_size.step / 2 + 1e-9:
             return
         self._setting("step_size", change["new"])

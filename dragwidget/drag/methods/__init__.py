@@ -5,6 +5,8 @@
   search with backtracking along the handle->target line instead of point tracking
 - "stabledrag": a discriminative tracker fitted online, and motion supervision that falls back to
   the first image's features when the tracker is unsure
+- "patchdrag" (ours): DragGAN's motion supervision, with handles tracked by block matching, so
+  that a drag along an edge does not slide along it; it stops closer to the targets
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import torch
 from dragwidget.drag.methods.base import DragMethod
 from dragwidget.drag.methods.draggan import DragGAN
 from dragwidget.drag.methods.freedrag import FreeDrag
+from dragwidget.drag.methods.patchdrag import PatchDrag
 from dragwidget.drag.methods.stabledrag import StableDrag
 
-METHODS: dict[str, type[DragMethod]] = {m.name: m for m in (DragGAN, FreeDrag, StableDrag)}
+METHODS: dict[str, type[DragMethod]] = {
+    m.name: m for m in (DragGAN, FreeDrag, StableDrag, PatchDrag)
+}
 
 
 def create_method(
@@ -35,4 +40,12 @@ def create_method(
     return METHODS[name](features, handles, targets, img_size, r1, r2, tracking)
 
 
-__all__ = ["METHODS", "DragGAN", "DragMethod", "FreeDrag", "StableDrag", "create_method"]
+__all__ = [
+    "METHODS",
+    "DragGAN",
+    "DragMethod",
+    "FreeDrag",
+    "PatchDrag",
+    "StableDrag",
+    "create_method",
+]

@@ -22,6 +22,11 @@ class DragMethod(ABC):
 
     #: the name `method=` selects it by
     name: str = ""
+    #: the optimizer's step size when `step_size` is not set (the DragGAN paper's)
+    step_size: float = 2e-3
+    #: where a drag stops when `stop_distance` is not set: within the first (image px) for up to
+    #: five points, the second for more (the paper's 1 and 2 for DragGAN)
+    stop_distances: tuple[float, float] = (1.0, 2.0)
 
     def reach(self) -> float | None:
         """How far from the handles (image px) `track` and `motion_loss` read the features, so
@@ -74,3 +79,25 @@ def disc_patches(
     """
     offsets = steps.disc_offsets(radius, centres.device)
     return steps.sample_features(features, centres[..., None, :] + offsets, img_size, crop)
+
+
+def refine_peak(response: torch.Tensor, best: torch.Tensor, size: int) -> torch.Tensor:
+    """Sub-pixel offsets [N, 2] of each response map's peak from its best grid position `best`.
+
+    `response` [N, size * size] is a square window in row-major order. A parabola through the
+    peak and its two neighbours, along x and along y, puts the peak between grid positions: a
+    handle whose content moves a tenth of a pixel a step must not wait for a whole pixel.
+    """
+    grid = response.reshape(-1, size, size)
+    rows = torch.arange(len(grid), device=grid.device)
+    y, x = (best // size).clamp(1, size - 2), (best % size).clamp(1, size - 2)
+    offsets = []
+    for before, at, after in (
+        (grid[rows, y, x - 1], grid[rows, y, x], grid[rows, y, x + 1]),
+        (grid[rows, y - 1, x], grid[rows, y, x], grid[rows, y + 1, x]),
+    ):
+        curvature = before - 2 * at + after
+        shift = 0.5 * (before - after) / torch.where(curvature < 0, curvature, -1e30)
+        offsets.append(shift.clamp(-0.5, 0.5))
+    on_edge = (best // size != y) | (best % size != x)
+    return torch.stack(offsets, dim=1).masked_fill(on_edge[:, None], 0.0)

@@ -32,7 +32,7 @@ import math
 import torch
 
 from dragwidget.drag import steps
-from dragwidget.drag.methods.base import DragMethod, disc_patches
+from dragwidget.drag.methods.base import DragMethod, disc_patches, refine_peak
 
 
 def fit_filters(samples: torch.Tensor, label: torch.Tensor, ridge: float) -> torch.Tensor:
@@ -47,28 +47,6 @@ def fit_filters(samples: torch.Tensor, label: torch.Tensor, ridge: float) -> tor
     rhs = label.to(gram.dtype).expand(len(gram), -1)[..., None]
     coefficients = torch.linalg.solve(gram + lam[:, None, None] * eye, rhs)
     return (samples.transpose(1, 2) @ coefficients)[..., 0]
-
-
-def refine_peak(response: torch.Tensor, best: torch.Tensor, size: int) -> torch.Tensor:
-    """Sub-pixel offsets [N, 2] of each response map's peak from its best grid position `best`.
-
-    `response` [N, size * size] is a square window in row-major order. A parabola through the
-    peak and its two neighbours, along x and along y, puts the peak between grid positions: a
-    handle whose content moves a tenth of a pixel a step must not wait for a whole pixel.
-    """
-    grid = response.reshape(-1, size, size)
-    rows = torch.arange(len(grid), device=grid.device)
-    y, x = (best // size).clamp(1, size - 2), (best % size).clamp(1, size - 2)
-    offsets = []
-    for before, at, after in (
-        (grid[rows, y, x - 1], grid[rows, y, x], grid[rows, y, x + 1]),
-        (grid[rows, y - 1, x], grid[rows, y, x], grid[rows, y + 1, x]),
-    ):
-        curvature = before - 2 * at + after
-        shift = 0.5 * (before - after) / torch.where(curvature < 0, curvature, -1e30)
-        offsets.append(shift.clamp(-0.5, 0.5))
-    on_edge = (best // size != y) | (best % size != x)
-    return torch.stack(offsets, dim=1).masked_fill(on_edge[:, None], 0.0)
 
 
 def trust(confidence: torch.Tensor, low: float, high: float) -> torch.Tensor:
