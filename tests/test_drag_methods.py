@@ -330,7 +330,10 @@ def test_patchdrag_takes_longer_steps_and_stops_closer_than_draggan_unless_told(
     session = DragSession(G, seed=0, method="patchdrag")
     session.add_point((30, 32), (40, 32))
     resolved = session.resolved_settings()
-    assert resolved.stop_distance == PatchDrag.stop_distances[0] < 1.0
+    assert resolved.stop_distance == PatchDrag.stop_distance(1) < 1.0
+    session.add_point((20, 20), (20, 30))
+    assert session.resolved_settings().stop_distance == 1.0  # more handles: the last half pixel
+    session.remove_point(1)
     assert resolved.step_size == PatchDrag.step_size > 2e-3
     session.update_settings(method="draggan")
     assert session.resolved_settings().stop_distance == 1.0

@@ -117,8 +117,7 @@ def resolve(
     step_size = settings.step_size if settings.step_size is not None else method.step_size
     stop = settings.stop_distance
     if stop is None:
-        few, many = method.stop_distances
-        stop = few if num_points <= 5 else many
+        stop = method.stop_distance(num_points)
     return ResolvedSettings(
         step_size=step_size,
         latent_space=settings.latent_space,

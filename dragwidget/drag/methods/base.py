@@ -24,9 +24,12 @@ class DragMethod(ABC):
     name: str = ""
     #: the optimizer's step size when `step_size` is not set (the DragGAN paper's)
     step_size: float = 2e-3
-    #: where a drag stops when `stop_distance` is not set: within the first (image px) for up to
-    #: five points, the second for more (the paper's 1 and 2 for DragGAN)
-    stop_distances: tuple[float, float] = (1.0, 2.0)
+
+    @classmethod
+    def stop_distance(cls, num_points: int) -> float:
+        """Where a drag of `num_points` stops when `stop_distance` is not set: every handle within
+        this many image px of its target. The DragGAN paper's: 1 px up to five points, else 2."""
+        return 1.0 if num_points <= 5 else 2.0
 
     def reach(self) -> float | None:
         """How far from the handles (image px) `track` and `motion_loss` read the features, so

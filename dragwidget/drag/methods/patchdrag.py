@@ -12,9 +12,10 @@ differences, refined between pixels by a parabola). The block reaches the ends o
 lies on, so a slide along an edge no longer matches.
 
 Because the tracker holds the handle to within a fraction of a pixel, the drag stops closer to
-its target (`stop_distances` half of DragGAN's), and takes longer steps (`step_size` 2.5 times
-the paper's) to pay for the last half pixel. The longer steps are not what moves the landmarks
-further: DragGAN given them arrives sooner, but no nearer (README, "Drag methods").
+its target (a single handle at 0.5 px, more at 1 px; DragGAN 1 or 2), and takes longer steps
+(`step_size` 2.5 times the paper's) to pay for the last half pixel. The longer steps are not
+what moves the landmarks further: DragGAN given them arrives sooner, but no nearer (README,
+"Drag methods").
 
 The block is compared by convolution (|F|^2 over the block, minus twice the block's correlation
 with the template), so its cost grows with the window's area times the block's, without ever
@@ -54,7 +55,12 @@ class PatchDrag(DragGAN):
 
     name = "patchdrag"
     step_size = 5e-3
-    stop_distances = (0.5, 1.0)
+
+    @classmethod
+    def stop_distance(cls, num_points: int) -> float:
+        # A single handle can be held to half a pixel; with more, the last half pixel of the last
+        # handle costs as many steps again as the rest of the drag, for little.
+        return 0.5 if num_points == 1 else 1.0
 
     def __init__(self, features, handles, targets, img_size, r1, r2, tracking) -> None:
         super().__init__(features, handles, targets, img_size, r1, r2, tracking)
