@@ -52,7 +52,6 @@ def write_state():
     state = {{
         "points": s.points, "trait_points": w.canvas.points,
         "blob": s.generator.blob_centre(s.latent),
-        "image": hashlib.sha1(s.image().tobytes()).hexdigest(),
         "latent": hashlib.sha1(s.latent.numpy().tobytes()).hexdigest(),
         "history": len(s.history), "running": w.canvas.running, "status": w.status,
         "mask": int((w._paint > 0).sum()), "error": w.error,

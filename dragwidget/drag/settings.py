@@ -20,7 +20,7 @@ MAX_RADIUS = 64
 
 @dataclass(frozen=True)
 class DragSettings:
-    """None means "scaled to the model": see `resolve`."""
+    """None means worked out by `resolve`: scaled to the model, or the drag method's own."""
 
     step_size: float | None = None  # the method's own (DragGAN: the paper's 2e-3)
     latent_space: str = "w+"
